@@ -1,1 +1,270 @@
-//! wip
+//! The Mesos master.
+//!
+//! * [`state`]: the master as a pure state machine (frameworks, offers, tasks, agents).
+//! * [`registry`]: the `Store` trait and its SQLite and in-memory implementations.
+//! * [`runtime`], [`http`]: the shell that owns the state machine and speaks HTTP.
+//! * [`snapshot`], [`render`], [`operator`], [`metrics`]: read endpoints served from a
+//!   published snapshot.
+//!
+//! Only [`start`], [`MasterFlags`] and [`MasterHandle`] are meant for other crates.
+
+pub mod http;
+pub mod metrics;
+pub mod operator;
+pub mod registry;
+pub mod render;
+pub mod runtime;
+pub mod snapshot;
+pub mod state;
+
+use clap::Parser;
+use mesos_proto::json::parse_duration;
+use mesos_proto::v1::{ip_to_u32, Address, Capability, MasterInfo};
+use mesos_proto::MESOS_VERSION;
+use registry::{MemoryStore, SqliteStore, Store};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// `mesos-master` flags, named as Mesos names them; each also reads `MESOS_<NAME>`.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "mesos-master", version = MESOS_VERSION, about = "Mesos-compatible master")]
+pub struct MasterFlags {
+    /// IP address to listen on.
+    #[arg(long, env = "MESOS_IP", default_value = "0.0.0.0")]
+    pub ip: String,
+    /// Port to listen on (0 picks a free port).
+    #[arg(long, env = "MESOS_PORT", default_value_t = 5050)]
+    pub port: u16,
+    /// IP address advertised to agents and frameworks (defaults to --ip, or 127.0.0.1 when --ip is 0.0.0.0).
+    #[arg(long, env = "MESOS_ADVERTISE_IP")]
+    pub advertise_ip: Option<String>,
+    /// Hostname advertised in MasterInfo (defaults to the advertised IP).
+    #[arg(long, env = "MESOS_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// Where the registry lives (required unless --registry=in_memory).
+    #[arg(long, env = "MESOS_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// `replicated_log` (SQLite under --work_dir) or `in_memory`.
+    #[arg(long, env = "MESOS_REGISTRY", default_value = "replicated_log")]
+    pub registry: String,
+    /// Human-readable cluster name.
+    #[arg(long, env = "MESOS_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Rescind offers after this long (unset: offers never expire).
+    #[arg(long, env = "MESOS_OFFER_TIMEOUT")]
+    pub offer_timeout: Option<String>,
+    #[arg(long, env = "MESOS_ALLOCATION_INTERVAL", default_value = "1secs")]
+    pub allocation_interval: String,
+    #[arg(long, env = "MESOS_AGENT_PING_TIMEOUT", default_value = "15secs")]
+    pub agent_ping_timeout: String,
+    #[arg(long, env = "MESOS_MAX_AGENT_PING_TIMEOUTS", default_value_t = 5)]
+    pub max_agent_ping_timeouts: u32,
+    #[arg(long, env = "MESOS_AGENT_REREGISTER_TIMEOUT", default_value = "10mins")]
+    pub agent_reregister_timeout: String,
+    #[arg(long, env = "MESOS_MAX_COMPLETED_FRAMEWORKS", default_value_t = 50)]
+    pub max_completed_frameworks: usize,
+    #[arg(long, env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK", default_value_t = 1000)]
+    pub max_completed_tasks_per_framework: usize,
+}
+
+impl MasterFlags {
+    /// Defaults for an in-process master (tests, `mesos-local`).
+    pub fn local(work_dir: Option<PathBuf>) -> Self {
+        MasterFlags {
+            ip: "127.0.0.1".into(),
+            port: 0,
+            advertise_ip: None,
+            hostname: None,
+            registry: if work_dir.is_some() { "replicated_log" } else { "in_memory" }.into(),
+            work_dir,
+            cluster: None,
+            offer_timeout: None,
+            allocation_interval: "1secs".into(),
+            agent_ping_timeout: "15secs".into(),
+            max_agent_ping_timeouts: 5,
+            agent_reregister_timeout: "10mins".into(),
+            max_completed_frameworks: 50,
+            max_completed_tasks_per_framework: 1000,
+        }
+    }
+
+    fn flag_map(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        m.insert("ip".into(), self.ip.clone());
+        m.insert("port".into(), self.port.to_string());
+        m.insert("registry".into(), self.registry.clone());
+        if let Some(w) = &self.work_dir {
+            m.insert("work_dir".into(), w.display().to_string());
+        }
+        if let Some(c) = &self.cluster {
+            m.insert("cluster".into(), c.clone());
+        }
+        if let Some(t) = &self.offer_timeout {
+            m.insert("offer_timeout".into(), t.clone());
+        }
+        m.insert("allocation_interval".into(), self.allocation_interval.clone());
+        m.insert("agent_ping_timeout".into(), self.agent_ping_timeout.clone());
+        m.insert("max_agent_ping_timeouts".into(), self.max_agent_ping_timeouts.to_string());
+        m.insert("agent_reregister_timeout".into(), self.agent_reregister_timeout.clone());
+        m.insert("max_completed_frameworks".into(), self.max_completed_frameworks.to_string());
+        m.insert(
+            "max_completed_tasks_per_framework".into(),
+            self.max_completed_tasks_per_framework.to_string(),
+        );
+        m
+    }
+}
+
+pub struct MasterHandle {
+    addr: SocketAddr,
+    master_info: MasterInfo,
+    cmds: mpsc::UnboundedSender<runtime::Cmd>,
+    server: tokio::task::JoinHandle<()>,
+    actor: tokio::task::JoinHandle<()>,
+}
+
+impl MasterHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn master_info(&self) -> &MasterInfo {
+        &self.master_info
+    }
+    /// Stop serving. Open streams are cut, as when the process dies.
+    pub async fn shutdown(self) {
+        let _ = self.cmds.send(runtime::Cmd::Stop);
+        self.server.abort();
+        let _ = self.actor.await;
+        let _ = self.server.await;
+    }
+}
+
+fn duration_flag(name: &str, v: &str) -> Result<f64, String> {
+    parse_duration(v).map_err(|e| format!("Invalid value for --{name}: {e}"))
+}
+
+/// Validate flags, open the registry, bind the port and start serving.
+pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
+    let store: Box<dyn Store> = match flags.registry.as_str() {
+        "in_memory" => Box::new(MemoryStore::default()),
+        "replicated_log" => {
+            let dir = flags.work_dir.clone().ok_or(
+                "--work_dir is required with --registry=replicated_log (or use --registry=in_memory)",
+            )?;
+            Box::new(SqliteStore::open(&dir.join("registry.sqlite"))?)
+        }
+        other => return Err(format!("Invalid value for --registry: '{other}' (expected replicated_log or in_memory)")),
+    };
+    let offer_timeout = flags
+        .offer_timeout
+        .as_deref()
+        .map(|v| duration_flag("offer_timeout", v))
+        .transpose()?;
+    let allocation_interval = duration_flag("allocation_interval", &flags.allocation_interval)?;
+    let ping = duration_flag("agent_ping_timeout", &flags.agent_ping_timeout)?;
+    let reregister = duration_flag("agent_reregister_timeout", &flags.agent_reregister_timeout)?;
+    if allocation_interval <= 0.0 || ping <= 0.0 {
+        return Err("--allocation_interval and --agent_ping_timeout must be positive".into());
+    }
+    let ip: std::net::IpAddr = flags
+        .ip
+        .parse()
+        .map_err(|_| format!("Invalid value for --ip: '{}'", flags.ip))?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, flags.port))
+        .await
+        .map_err(|e| format!("Failed to bind {}:{}: {e}", flags.ip, flags.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let advertise = flags.advertise_ip.clone().unwrap_or_else(|| {
+        if ip.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            ip.to_string()
+        }
+    });
+    let hostname = flags.hostname.clone().unwrap_or_else(|| advertise.clone());
+    let master_info = MasterInfo {
+        id: uuid::Uuid::new_v4().to_string(),
+        ip: ip_to_u32(&advertise),
+        port: addr.port() as u32,
+        pid: Some(format!("master@{advertise}:{}", addr.port())),
+        hostname: Some(hostname.clone()),
+        version: Some(MESOS_VERSION.into()),
+        address: Some(Address {
+            hostname: Some(hostname),
+            ip: Some(advertise),
+            port: addr.port() as u32,
+        }),
+        capabilities: ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]
+            .iter()
+            .map(|c| Capability { kind: c.to_string() })
+            .collect(),
+    };
+    let mut config = state::MasterConfig::new(master_info.clone());
+    config.offer_timeout = offer_timeout;
+    config.allocation_interval = allocation_interval;
+    config.agent_ping_timeout = ping;
+    config.max_agent_ping_timeouts = flags.max_agent_ping_timeouts.max(1);
+    config.agent_reregister_timeout = reregister;
+    config.max_completed_frameworks = flags.max_completed_frameworks;
+    config.max_completed_tasks_per_framework = flags.max_completed_tasks_per_framework;
+    config.allocator_seed = rand_seed();
+    let heartbeat_interval = config.heartbeat_interval;
+
+    let mut store = store;
+    let registry = store.load()?;
+    let now = runtime::wall_now();
+    let master = state::Master::new(config, registry, now);
+    let mut flag_map = flags.flag_map();
+    flag_map.insert("port".into(), addr.port().to_string());
+    let first = snapshot::Snapshot::take(&master, &flag_map, now);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(first));
+    let (op_tx, _) = broadcast::channel(4096);
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let actor = runtime::Actor {
+        master,
+        store,
+        flags: flag_map,
+        streams: Default::default(),
+        agents: Default::default(),
+        operator: op_tx.clone(),
+        snapshot: snap_tx,
+        dirty: true,
+    };
+    let actor = tokio::spawn(actor.run(cmd_rx));
+    let app = Arc::new(http::App {
+        cmds: cmd_tx.clone(),
+        snapshot: snap_rx,
+        operator: op_tx,
+        next_conn: AtomicU64::new(1),
+        heartbeat_interval,
+    });
+    let router = axum::Router::new()
+        .fallback(http::route)
+        .with_state(app)
+        .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY));
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("master HTTP server failed: {e}");
+        }
+    });
+    Ok(MasterHandle {
+        addr,
+        master_info,
+        cmds: cmd_tx,
+        server,
+        actor,
+    })
+}
+
+/// A seed for the allocator's agent shuffle (the state machine itself draws nothing).
+fn rand_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (std::process::id() as u64).rotate_left(32)
+}

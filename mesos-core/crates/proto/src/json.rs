@@ -91,3 +91,43 @@ pub fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
         .decode(s)
         .map_err(|_| "Failed to base64 decode bytes field".to_string())
 }
+
+/// Parse a Mesos duration string (`5secs`, `1mins`, `100ms`, `2hrs`, `1days`, `1weeks`,
+/// `10ns`, `10us`) into seconds. A bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("Invalid duration '{text}'"))?;
+    let scale = match unit.trim() {
+        "" | "secs" | "sec" | "s" => 1.0,
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "mins" | "min" | "m" => 60.0,
+        "hrs" | "hr" | "h" => 3600.0,
+        "days" | "day" | "d" => 86400.0,
+        "weeks" | "week" | "w" => 604800.0,
+        other => return Err(format!("Invalid duration '{text}': unknown unit '{other}'")),
+    };
+    Ok(value * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_mesos() {
+        assert_eq!(parse_duration("5secs").unwrap(), 5.0);
+        assert_eq!(parse_duration("1mins").unwrap(), 60.0);
+        assert_eq!(parse_duration("100ms").unwrap(), 0.1);
+        assert_eq!(parse_duration("2").unwrap(), 2.0);
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("abc").is_err());
+    }
+}

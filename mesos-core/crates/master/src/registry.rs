@@ -1,0 +1,181 @@
+//! The registry: what a master must not forget across a restart (admitted agents and
+//! framework infos, failover_timeout included). Written before the master acknowledges.
+
+use mesos_proto::ids::{AgentId, FrameworkId};
+use mesos_proto::v1::{AgentInfo, FrameworkInfo};
+use rusqlite::{params, Connection};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Registry {
+    pub agents: BTreeMap<AgentId, AgentInfo>,
+    pub frameworks: BTreeMap<FrameworkId, FrameworkInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RegistryOp {
+    AdmitAgent(AgentInfo),
+    RemoveAgent(AgentId),
+    PutFramework(FrameworkInfo),
+    RemoveFramework(FrameworkId),
+}
+
+impl Registry {
+    pub fn apply(&mut self, op: &RegistryOp) {
+        match op {
+            RegistryOp::AdmitAgent(info) => {
+                if let Some(id) = &info.id {
+                    self.agents.insert(id.clone(), info.clone());
+                }
+            }
+            RegistryOp::RemoveAgent(id) => {
+                self.agents.remove(id);
+            }
+            RegistryOp::PutFramework(info) => {
+                if let Some(id) = &info.id {
+                    self.frameworks.insert(id.clone(), info.clone());
+                }
+            }
+            RegistryOp::RemoveFramework(id) => {
+                self.frameworks.remove(id);
+            }
+        }
+    }
+}
+
+/// Where the registry lives. SQLite is the standalone default; ZooKeeper follows.
+pub trait Store: Send {
+    fn load(&mut self) -> Result<Registry, String>;
+    fn apply(&mut self, op: &RegistryOp) -> Result<(), String>;
+}
+
+/// A store that keeps the registry in memory (tests, and `--registry=in_memory`).
+#[derive(Default)]
+pub struct MemoryStore {
+    pub registry: Registry,
+}
+
+impl Store for MemoryStore {
+    fn load(&mut self) -> Result<Registry, String> {
+        Ok(self.registry.clone())
+    }
+    fn apply(&mut self, op: &RegistryOp) -> Result<(), String> {
+        self.registry.apply(op);
+        Ok(())
+    }
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, info TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS frameworks (id TEXT PRIMARY KEY, info TEXT NOT NULL);",
+        )
+        .map_err(|e| format!("initialise registry: {e}"))?;
+        Ok(SqliteStore { conn })
+    }
+}
+
+impl Store for SqliteStore {
+    fn load(&mut self) -> Result<Registry, String> {
+        let mut reg = Registry::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT info FROM agents")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| e.to_string())?;
+        for row in rows {
+            let info: AgentInfo =
+                serde_json::from_str(&row.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            reg.apply(&RegistryOp::AdmitAgent(info));
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT info FROM frameworks")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| e.to_string())?;
+        for row in rows {
+            let info: FrameworkInfo =
+                serde_json::from_str(&row.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            reg.apply(&RegistryOp::PutFramework(info));
+        }
+        Ok(reg)
+    }
+
+    fn apply(&mut self, op: &RegistryOp) -> Result<(), String> {
+        let res = match op {
+            RegistryOp::AdmitAgent(info) => {
+                let id = info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
+                let json = serde_json::to_string(info).map_err(|e| e.to_string())?;
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO agents (id, info) VALUES (?1, ?2)",
+                    params![id, json],
+                )
+            }
+            RegistryOp::RemoveAgent(id) => self
+                .conn
+                .execute("DELETE FROM agents WHERE id = ?1", params![id.value]),
+            RegistryOp::PutFramework(info) => {
+                let id = info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
+                let json = serde_json::to_string(info).map_err(|e| e.to_string())?;
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO frameworks (id, info) VALUES (?1, ?2)",
+                    params![id, json],
+                )
+            }
+            RegistryOp::RemoveFramework(id) => self
+                .conn
+                .execute("DELETE FROM frameworks WHERE id = ?1", params![id.value]),
+        };
+        res.map(|_| ()).map_err(|e| format!("registry write failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fw(id: &str) -> FrameworkInfo {
+        serde_json::from_value(serde_json::json!({
+            "user": "u", "name": "n", "id": {"value": id}, "failover_timeout": 60.0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn sqlite_store_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.sqlite");
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            s.apply(&RegistryOp::PutFramework(fw("f1"))).unwrap();
+            s.apply(&RegistryOp::PutFramework(fw("f2"))).unwrap();
+            s.apply(&RegistryOp::RemoveFramework(FrameworkId::new("f2"))).unwrap();
+            let agent: AgentInfo = serde_json::from_value(serde_json::json!({
+                "hostname": "h", "id": {"value": "a1"}
+            }))
+            .unwrap();
+            s.apply(&RegistryOp::AdmitAgent(agent)).unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        let reg = s.load().unwrap();
+        assert_eq!(reg.frameworks.len(), 1);
+        assert_eq!(reg.frameworks[&FrameworkId::new("f1")].failover_timeout, 60.0);
+        assert_eq!(reg.agents.len(), 1);
+    }
+}

@@ -1,0 +1,453 @@
+//! The hand-written JSON of Mesos' read endpoints (spec 6.1, 6.2), rendered from a
+//! [`Snapshot`].
+
+use crate::snapshot::*;
+use crate::state::*;
+use mesos_proto::resources::Resources;
+use mesos_proto::v1::TaskState;
+use mesos_proto::MESOS_VERSION;
+use serde_json::{json, Map, Value};
+
+pub const BUILD_USER: &str = "mesos-rs";
+
+pub fn version_json() -> Value {
+    json!({
+        "version": MESOS_VERSION,
+        "build_date": "2026-12-01 00:00:00",
+        "build_time": 1_796_083_200.0,
+        "build_user": BUILD_USER,
+        "git_sha": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+fn capability_names(caps: &[mesos_proto::v1::Capability]) -> Vec<Value> {
+    caps.iter().map(|c| Value::String(c.kind.clone())).collect()
+}
+
+pub fn task_json(t: &TaskRecord) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(t.info.task_id.value));
+    m.insert("name".into(), json!(t.info.name));
+    m.insert("framework_id".into(), json!(t.framework_id.value));
+    m.insert(
+        "executor_id".into(),
+        json!(t.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default()),
+    );
+    m.insert("slave_id".into(), json!(t.agent_id.value));
+    m.insert("state".into(), json!(t.state.as_str()));
+    m.insert("resources".into(), t.resources.summary());
+    m.insert("role".into(), json!(t.role));
+    let statuses: Vec<Value> = t
+        .statuses
+        .iter()
+        .map(|s| {
+            let mut o = Map::new();
+            o.insert("state".into(), json!(s.state.as_str()));
+            o.insert("timestamp".into(), json!(s.timestamp.unwrap_or(0.0)));
+            if let Some(h) = s.healthy {
+                o.insert("healthy".into(), json!(h));
+            }
+            if let Some(l) = &s.labels {
+                o.insert("labels".into(), l.get("labels").cloned().unwrap_or(json!([])));
+            }
+            if let Some(c) = &s.container_status {
+                o.insert("container_status".into(), c.clone());
+            }
+            Value::Object(o)
+        })
+        .collect();
+    m.insert("statuses".into(), Value::Array(statuses));
+    if let Some(l) = &t.info.labels {
+        m.insert("labels".into(), l.get("labels").cloned().unwrap_or(json!([])));
+    }
+    for (k, v) in [
+        ("discovery", &t.info.discovery),
+        ("container", &t.info.container),
+        ("health_check", &t.info.health_check),
+        ("limits", &t.info.limits),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(user) = t.info.command.as_ref().and_then(|c| c.user.clone()) {
+        m.insert("user".into(), json!(user));
+    }
+    Value::Object(m)
+}
+
+fn sum<'a>(it: impl Iterator<Item = &'a Resources>) -> Resources {
+    it.fold(Resources::new(), |acc, r| acc.checked_add(r).unwrap_or(acc))
+}
+
+pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
+    let live: Vec<&TaskRecord> = fw.tasks.values().collect();
+    let used = sum(
+        live.iter()
+            .filter(|t| !t.state.is_terminal() && !t.resources_recovered)
+            .map(|t| &t.resources)
+            .chain(fw.executors.values().flat_map(|m| m.values().map(|e| &e.resources))),
+    );
+    let my_offers: Vec<&OfferRecord> = offers.iter().filter(|o| &o.framework_id == fw.id()).collect();
+    let offered = sum(my_offers.iter().map(|o| &o.resources));
+    let mut m = Map::new();
+    m.insert("id".into(), json!(fw.id().value));
+    m.insert("name".into(), json!(fw.info.name));
+    m.insert("used_resources".into(), used.summary());
+    m.insert("offered_resources".into(), offered.summary());
+    m.insert(
+        "resources".into(),
+        used.checked_add(&offered).unwrap_or(used.clone()).summary(),
+    );
+    m.insert("capabilities".into(), Value::Array(capability_names(&fw.info.capabilities)));
+    m.insert("hostname".into(), json!(fw.info.hostname.clone().unwrap_or_default()));
+    m.insert("webui_url".into(), json!(fw.info.webui_url.clone().unwrap_or_default()));
+    m.insert("active".into(), json!(fw.active));
+    m.insert("connected".into(), json!(fw.connected()));
+    m.insert("recovered".into(), json!(fw.recovered));
+    m.insert("user".into(), json!(fw.info.user));
+    m.insert("failover_timeout".into(), json!(fw.info.failover_timeout));
+    m.insert("checkpoint".into(), json!(fw.info.checkpoint));
+    m.insert("registered_time".into(), json!(fw.registered_time));
+    m.insert("unregistered_time".into(), json!(fw.unregistered_time.unwrap_or(0.0)));
+    if let Some(t) = fw.reregistered_time {
+        m.insert("reregistered_time".into(), json!(t));
+    }
+    if let Some(p) = &fw.info.principal {
+        m.insert("principal".into(), json!(p));
+    }
+    if fw.info.has_capability("MULTI_ROLE") {
+        m.insert("roles".into(), json!(fw.info.roles));
+    } else {
+        m.insert("role".into(), json!(fw.info.role.clone().unwrap_or_else(|| "*".into())));
+    }
+    let (unreachable, tasks): (Vec<&TaskRecord>, Vec<&TaskRecord>) =
+        live.into_iter().partition(|t| t.state == TaskState::TaskUnreachable);
+    m.insert("tasks".into(), Value::Array(tasks.into_iter().map(task_json).collect()));
+    m.insert(
+        "unreachable_tasks".into(),
+        Value::Array(unreachable.into_iter().map(task_json).collect()),
+    );
+    m.insert(
+        "completed_tasks".into(),
+        Value::Array(fw.completed_tasks.iter().map(task_json).collect()),
+    );
+    m.insert(
+        "offers".into(),
+        Value::Array(
+            my_offers
+                .iter()
+                .map(|o| {
+                    json!({
+                        "id": o.id.value,
+                        "framework_id": o.framework_id.value,
+                        "allocation_info": {"role": o.role},
+                        "slave_id": o.agent_id.value,
+                        "resources": o.resources.summary(),
+                    })
+                })
+                .collect(),
+        ),
+    );
+    let executors: Vec<Value> = fw
+        .executors
+        .iter()
+        .flat_map(|(agent, m)| {
+            m.values().map(move |e| {
+                let cmd = e.info.command.as_ref();
+                json!({
+                    "executor_id": e.info.executor_id.value,
+                    "name": e.info.name.clone().unwrap_or_default(),
+                    "framework_id": fw.id().value,
+                    "command": {
+                        "shell": cmd.map(|c| c.shell).unwrap_or(true),
+                        "value": cmd.and_then(|c| c.value.clone()).unwrap_or_default(),
+                        "argv": cmd.map(|c| c.arguments.clone()).unwrap_or_default(),
+                        "uris": cmd.map(|c| c.uris.clone()).unwrap_or_default(),
+                    },
+                    "resources": e.resources.summary(),
+                    "role": e.role,
+                    "type": e.info.kind.clone().unwrap_or_else(|| "CUSTOM".into()),
+                    "slave_id": agent.value,
+                })
+            })
+        })
+        .collect();
+    m.insert("executors".into(), Value::Array(executors));
+    if let Some(l) = &fw.info.labels {
+        m.insert("labels".into(), l.get("labels").cloned().unwrap_or(json!([])));
+    }
+    m.insert("offer_constraints".into(), json!({}));
+    Value::Object(m)
+}
+
+pub fn agent_json(a: &AgentView) -> Value {
+    let r = &a.record;
+    let mut attrs = Map::new();
+    for at in &r.info.attributes {
+        attrs.insert(at.name.clone(), at.state_value());
+    }
+    let mut m = Map::new();
+    m.insert("id".into(), json!(r.id().value));
+    m.insert("hostname".into(), json!(r.info.hostname));
+    m.insert("port".into(), json!(r.info.port));
+    m.insert("attributes".into(), Value::Object(attrs));
+    m.insert("pid".into(), json!(r.pid()));
+    m.insert("registered_time".into(), json!(r.registered_time));
+    if let Some(t) = r.reregistered_time {
+        m.insert("reregistered_time".into(), json!(t));
+    }
+    m.insert("resources".into(), r.total.summary());
+    m.insert("used_resources".into(), a.used.summary());
+    m.insert("offered_resources".into(), a.offered.summary());
+    m.insert("unreserved_resources".into(), r.total.summary());
+    m.insert("reserved_resources".into(), json!({}));
+    m.insert("active".into(), json!(r.status == AgentStatus::Active));
+    m.insert("deactivated".into(), json!(false));
+    m.insert("version".into(), json!(r.version));
+    m.insert(
+        "capabilities".into(),
+        json!(["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"]),
+    );
+    Value::Object(m)
+}
+
+fn master_pid(s: &Snapshot) -> String {
+    s.master_info.pid.clone().unwrap_or_default()
+}
+
+fn leader_info(s: &Snapshot) -> Option<Value> {
+    s.leader.as_ref().map(|l| {
+        json!({
+            "id": l.id,
+            "pid": l.pid.clone().unwrap_or_default(),
+            "port": l.port,
+            "hostname": l.hostname.clone().unwrap_or_default(),
+        })
+    })
+}
+
+pub fn state_json(s: &Snapshot) -> Value {
+    let active = s
+        .agents
+        .iter()
+        .filter(|a| a.record.status == AgentStatus::Active)
+        .count();
+    let unreachable = s
+        .agents
+        .iter()
+        .filter(|a| matches!(a.record.status, AgentStatus::Unreachable { .. }))
+        .count();
+    let mut m = match version_json() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    m.insert("start_time".into(), json!(s.start_time));
+    if let Some(t) = s.elected_time {
+        m.insert("elected_time".into(), json!(t));
+    }
+    m.insert("id".into(), json!(s.master_info.id));
+    m.insert("pid".into(), json!(master_pid(s)));
+    m.insert("hostname".into(), json!(s.master_info.hostname.clone().unwrap_or_default()));
+    m.insert("capabilities".into(), json!(["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]));
+    m.insert("activated_slaves".into(), json!(active as f64));
+    m.insert("deactivated_slaves".into(), json!(0.0));
+    m.insert("unreachable_slaves".into(), json!(unreachable as f64));
+    if let Some(l) = &s.leader {
+        m.insert("leader".into(), json!(l.pid.clone().unwrap_or_default()));
+    }
+    if let Some(li) = leader_info(s) {
+        m.insert("leader_info".into(), li);
+    }
+    m.insert("flags".into(), json!(s.flags));
+    m.insert(
+        "slaves".into(),
+        Value::Array(
+            s.agents
+                .iter()
+                .filter(|a| a.record.status == AgentStatus::Active)
+                .map(agent_json)
+                .collect(),
+        ),
+    );
+    m.insert(
+        "recovered_slaves".into(),
+        Value::Array(
+            s.agents
+                .iter()
+                .filter(|a| matches!(a.record.status, AgentStatus::Recovered { .. }))
+                .map(|a| {
+                    json!({
+                        "id": a.record.id().value,
+                        "hostname": a.record.info.hostname,
+                        "port": a.record.info.port,
+                        "attributes": {},
+                    })
+                })
+                .collect(),
+        ),
+    );
+    m.insert(
+        "frameworks".into(),
+        Value::Array(s.frameworks.iter().map(|f| framework_json(f, &s.offers)).collect()),
+    );
+    m.insert(
+        "completed_frameworks".into(),
+        Value::Array(
+            s.completed_frameworks
+                .iter()
+                .map(|f| framework_json(f, &[]))
+                .collect(),
+        ),
+    );
+    m.insert("orphan_tasks".into(), json!([]));
+    m.insert("unregistered_frameworks".into(), json!([]));
+    Value::Object(m)
+}
+
+pub fn state_summary_json(s: &Snapshot) -> Value {
+    let mut task_counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for fw in &s.frameworks {
+        for t in fw.tasks.values() {
+            *task_counts
+                .entry((t.agent_id.value.clone(), t.state.as_str().to_string()))
+                .or_default() += 1;
+        }
+    }
+    let state_key = |st: TaskState| match st {
+        TaskState::TaskStaging => "TASK_STAGING",
+        TaskState::TaskStarting => "TASK_STARTING",
+        TaskState::TaskRunning => "TASK_RUNNING",
+        TaskState::TaskKilling => "TASK_KILLING",
+        TaskState::TaskFinished => "TASK_FINISHED",
+        TaskState::TaskKilled => "TASK_KILLED",
+        TaskState::TaskFailed => "TASK_FAILED",
+        TaskState::TaskLost => "TASK_LOST",
+        TaskState::TaskError => "TASK_ERROR",
+        TaskState::TaskUnreachable => "TASK_UNREACHABLE",
+        _ => "",
+    };
+    let slaves: Vec<Value> = s
+        .agents
+        .iter()
+        .filter(|a| a.record.status == AgentStatus::Active)
+        .map(|a| {
+            let mut v = agent_json(a);
+            let id = a.record.id().value.clone();
+            for st in TaskState::ALL {
+                let k = state_key(st);
+                if !k.is_empty() {
+                    v[k] = json!(task_counts.get(&(id.clone(), st.as_str().to_string())).copied().unwrap_or(0));
+                }
+            }
+            let fws: Vec<&str> = s
+                .frameworks
+                .iter()
+                .filter(|f| f.tasks.values().any(|t| t.agent_id.value == id))
+                .map(|f| f.id().value.as_str())
+                .collect();
+            v["framework_ids"] = json!(fws);
+            v
+        })
+        .collect();
+    let frameworks: Vec<Value> = s
+        .frameworks
+        .iter()
+        .map(|f| {
+            let mut v = framework_json(f, &s.offers);
+            if let Value::Object(m) = &mut v {
+                m.remove("tasks");
+                m.remove("completed_tasks");
+                m.remove("unreachable_tasks");
+                m.remove("offers");
+                m.remove("executors");
+            }
+            for st in TaskState::ALL {
+                let k = state_key(st);
+                if !k.is_empty() {
+                    v[k] = json!(f.tasks.values().filter(|t| t.state == st).count());
+                }
+            }
+            let agents: std::collections::BTreeSet<&str> =
+                f.tasks.values().map(|t| t.agent_id.value.as_str()).collect();
+            v["slave_ids"] = json!(agents);
+            v
+        })
+        .collect();
+    json!({
+        "hostname": s.master_info.hostname.clone().unwrap_or_default(),
+        "cluster": "",
+        "slaves": slaves,
+        "frameworks": frameworks,
+    })
+}
+
+pub fn frameworks_json(s: &Snapshot) -> Value {
+    json!({
+        "frameworks": s.frameworks.iter().map(|f| framework_json(f, &s.offers)).collect::<Vec<_>>(),
+        "completed_frameworks": s.completed_frameworks.iter().map(|f| framework_json(f, &[])).collect::<Vec<_>>(),
+        "unregistered_frameworks": [],
+    })
+}
+
+pub fn slaves_json(s: &Snapshot) -> Value {
+    json!({
+        "slaves": s.agents.iter().filter(|a| a.record.status == AgentStatus::Active).map(|a| {
+            let mut v = agent_json(a);
+            v["resources_full"] = json!(a.record.total.to_wire(Some("*")));
+            v["used_resources_full"] = json!(a.used.to_wire(Some("*")));
+            v["offered_resources_full"] = json!(a.offered.to_wire(Some("*")));
+            v
+        }).collect::<Vec<_>>(),
+        "recovered_slaves": s.agents.iter().filter(|a| matches!(a.record.status, AgentStatus::Recovered{..})).map(|a| json!({
+            "id": a.record.id().value, "hostname": a.record.info.hostname, "port": a.record.info.port, "attributes": {}
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `/master/tasks?limit=&offset=&order=&framework_id=&task_id=`.
+pub fn tasks_json(s: &Snapshot, q: &std::collections::HashMap<String, String>) -> Result<Value, String> {
+    let limit: usize = match q.get("limit") {
+        Some(v) => v.parse().map_err(|_| format!("Failed to parse limit: '{v}'"))?,
+        None => 100,
+    };
+    let offset: usize = match q.get("offset") {
+        Some(v) => v.parse().map_err(|_| format!("Failed to parse offset: '{v}'"))?,
+        None => 0,
+    };
+    let desc = match q.get("order").map(String::as_str) {
+        None | Some("des") => true,
+        Some("asc") => false,
+        Some(o) => return Err(format!("Invalid order '{o}'")),
+    };
+    let mut tasks: Vec<&TaskRecord> = s
+        .frameworks
+        .iter()
+        .chain(s.completed_frameworks.iter())
+        .flat_map(|f| f.tasks.values().chain(f.completed_tasks.iter()))
+        .filter(|t| q.get("framework_id").is_none_or(|f| &t.framework_id.value == f))
+        .filter(|t| q.get("task_id").is_none_or(|id| &t.info.task_id.value == id))
+        .collect();
+    let ts = |t: &TaskRecord| t.statuses.first().and_then(|s| s.timestamp).unwrap_or(0.0);
+    tasks.sort_by(|a, b| ts(a).partial_cmp(&ts(b)).unwrap_or(std::cmp::Ordering::Equal));
+    if desc {
+        tasks.reverse();
+    }
+    let page: Vec<Value> = tasks.into_iter().skip(offset).take(limit).map(task_json).collect();
+    Ok(json!({ "tasks": page }))
+}
+
+pub fn roles_json(s: &Snapshot) -> Value {
+    json!({
+        "roles": s.roles.iter().map(|r| json!({
+            "name": r.name,
+            "weight": r.weight,
+            "resources": r.allocated.checked_add(&r.offered).unwrap_or_else(|_| r.allocated.clone()).summary(),
+            "allocated": r.allocated.summary(),
+            "offered": r.offered.summary(),
+            "reserved": Resources::new().summary(),
+            "quota": {"role": r.name, "guarantee": {}, "limit": {}, "consumed": {}},
+            "frameworks": r.frameworks,
+        })).collect::<Vec<_>>()
+    })
+}
