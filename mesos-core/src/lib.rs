@@ -1,1 +1,16 @@
-//! wip
+//! `mesos-core`: the engine of the suite and the public API the frameworks build on.
+//!
+//! Frameworks (Marathon, Chronos, Aurora, the Spark shim) and the web UIs depend on this
+//! crate only. What they may use:
+//! * [`proto`]: the Mesos v1 wire vocabulary (IDs, FrameworkInfo, TaskInfo, Offer,
+//!   TaskStatus, scheduler calls and events, resources with checked arithmetic);
+//! * [`client`]: a v1 scheduler client (subscribe, send calls, read events);
+//! * [`cluster`]: starting a master and agents in-process (what `mesos-local` does).
+//!
+//! The master's and agent's internals live in private crates and are not re-exported.
+
+pub mod client;
+pub mod cluster;
+pub mod logging;
+
+pub use mesos_proto as proto;

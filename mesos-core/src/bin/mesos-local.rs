@@ -1,1 +1,81 @@
-fn main() {}
+//! `mesos-local`: a master and agents in one process (the default `cargo run`).
+
+use clap::Parser;
+use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "mesos-local", version = mesos_core::proto::MESOS_VERSION, about = "Run a master and agents in one process")]
+struct Flags {
+    /// Address to listen on.
+    #[arg(long, env = "MESOS_IP", default_value = "127.0.0.1")]
+    ip: String,
+    /// Master port.
+    #[arg(long, env = "MESOS_PORT", default_value_t = 5050)]
+    port: u16,
+    /// Number of agents.
+    #[arg(long, env = "MESOS_NUM_AGENTS", default_value_t = 1)]
+    num_agents: usize,
+    /// First agent port (agent i listens on agent_port + i).
+    #[arg(long, env = "MESOS_AGENT_PORT", default_value_t = 5051)]
+    agent_port: u16,
+    /// Working directory (registry, agent state and sandboxes). Created if missing.
+    #[arg(long, env = "MESOS_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// `--resources` for each agent (default: detected from the machine).
+    #[arg(long, env = "MESOS_RESOURCES")]
+    resources: Option<String>,
+    /// `--attributes` for each agent.
+    #[arg(long, env = "MESOS_ATTRIBUTES")]
+    attributes: Option<String>,
+}
+
+fn main() {
+    if mesos_agent::executor::executor_mode_requested() {
+        std::process::exit(mesos_agent::executor::run_command_executor());
+    }
+    let flags = Flags::parse();
+    mesos_core::logging::init();
+    let work_dir = flags
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("mesos-local"));
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let code = rt.block_on(async move {
+        let mut config = LocalClusterConfig::new(work_dir.clone());
+        config.ip = flags.ip.clone();
+        config.master_port = flags.port;
+        config.num_agents = flags.num_agents;
+        config.agent_port = flags.agent_port;
+        config.agent_resources = flags.resources.clone();
+        config.agent_attributes = flags.attributes.clone();
+        let cluster = match LocalCluster::start(config).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("mesos-local: {e}");
+                return 2;
+            }
+        };
+        let m = cluster.master_addr();
+        println!("mesos-local is running (work dir {})", work_dir.display());
+        println!("  master:        http://{m}/  (scheduler API: http://{m}/api/v1/scheduler)");
+        println!("  master state:  http://{m}/master/state");
+        for (i, a) in cluster.agent_addrs().iter().enumerate() {
+            println!("  agent {i}:       http://{a}/state");
+        }
+        println!("Press Ctrl-C to stop.");
+        wait_for_signal().await;
+        println!("Stopping: killing tasks, agents and the master.");
+        cluster.shutdown(true).await;
+        0
+    });
+    std::process::exit(code);
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

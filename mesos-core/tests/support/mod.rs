@@ -1,0 +1,217 @@
+//! Shared helpers for the integration tests: an in-process cluster and a small
+//! framework driver on top of the public scheduler client.
+
+#![allow(dead_code)]
+
+use mesos_core::client::{EventStream, SchedulerClient};
+use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
+use mesos_core::proto::ids::*;
+use mesos_core::proto::resources::Resources;
+use mesos_core::proto::scheduler::{Accept, Acknowledge, Call, Decline, Event};
+use mesos_core::proto::v1::*;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A launcher dir whose `mesos-executor` is the `mesos-local` binary (which runs the
+/// command executor when invoked under that name).
+pub fn launcher_dir(root: &std::path::Path) -> PathBuf {
+    let dir = root.join("launcher");
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("mesos-executor");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mesos-local"), &link).unwrap();
+    }
+    dir
+}
+
+pub async fn cluster(root: &std::path::Path, agents: usize, resources: &str) -> LocalCluster {
+    let mut c = LocalClusterConfig::new(root.join("work"));
+    c.num_agents = agents;
+    c.agent_resources = Some(resources.to_string());
+    c.launcher_dir = Some(launcher_dir(root));
+    LocalCluster::start(c).await.expect("cluster starts")
+}
+
+pub fn framework_info(caps: &[&str], failover_timeout: f64) -> FrameworkInfo {
+    let caps: Vec<_> = caps.iter().map(|c| json!({"type": c})).collect();
+    serde_json::from_value(json!({
+        "user": "root", "name": "itest", "failover_timeout": failover_timeout,
+        "checkpoint": true, "capabilities": caps
+    }))
+    .unwrap()
+}
+
+pub struct Framework {
+    pub client: SchedulerClient,
+    pub events: EventStream,
+    /// Offers received and not yet used.
+    pub offers: Vec<Offer>,
+    /// Every status update seen, in order.
+    pub updates: Vec<TaskStatus>,
+    pub rescinded: Vec<OfferId>,
+    pub errors: Vec<String>,
+}
+
+impl Framework {
+    pub async fn subscribe(master: std::net::SocketAddr, info: FrameworkInfo) -> Framework {
+        let (client, events) = SchedulerClient::subscribe(&master.to_string(), info)
+            .await
+            .expect("subscribe");
+        Framework {
+            client,
+            events,
+            offers: vec![],
+            updates: vec![],
+            rescinded: vec![],
+            errors: vec![],
+        }
+    }
+
+    pub fn id(&self) -> FrameworkId {
+        self.client.framework_id().clone()
+    }
+
+    /// Handle one event (acknowledging updates that carry a uuid). None when the stream ended.
+    pub async fn step(&mut self, timeout: Duration) -> Option<Event> {
+        let ev = tokio::time::timeout(timeout, self.events.next()).await.ok()??;
+        match &ev {
+            Event::Offers(o) => self.offers.extend(o.offers.clone()),
+            Event::Rescind(r) => {
+                self.offers.retain(|o| o.id != r.offer_id);
+                self.rescinded.push(r.offer_id.clone());
+            }
+            Event::Update(u) => {
+                self.updates.push(u.status.clone());
+                if let (Some(uuid), Some(agent)) = (&u.status.uuid, &u.status.agent_id) {
+                    let status = self
+                        .client
+                        .call(Call::Acknowledge(Acknowledge {
+                            agent_id: agent.clone(),
+                            task_id: u.status.task_id.clone(),
+                            uuid: uuid.clone(),
+                        }))
+                        .await
+                        .expect("ack accepted");
+                    assert_eq!(status, 202);
+                }
+            }
+            Event::Error(e) => self.errors.push(e.message.clone()),
+            _ => {}
+        }
+        Some(ev)
+    }
+
+    /// Wait until `pred` holds over the framework's state, stepping events.
+    pub async fn until(&mut self, what: &str, mut pred: impl FnMut(&Framework) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !pred(self) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                panic!("timed out waiting for {what}; updates so far: {:?}", self.updates_summary());
+            }
+            if self.step(left).await.is_none() && !pred(self) {
+                panic!("stream ended while waiting for {what}; updates: {:?}", self.updates_summary());
+            }
+        }
+    }
+
+    pub async fn wait_offer(&mut self) -> Offer {
+        self.until("an offer", |f| !f.offers.is_empty()).await;
+        self.offers.remove(0)
+    }
+
+    pub async fn wait_state(&mut self, task: &str, state: TaskState) -> TaskStatus {
+        let t = task.to_string();
+        self.until(&format!("{task} {}", state.as_str()), |f| {
+            f.updates.iter().any(|u| u.task_id.value == t && u.state == state)
+        })
+        .await;
+        self.updates
+            .iter()
+            .rev()
+            .find(|u| u.task_id.value == task && u.state == state)
+            .cloned()
+            .unwrap()
+    }
+
+    pub fn updates_summary(&self) -> Vec<String> {
+        self.updates
+            .iter()
+            .map(|u| format!("{}:{}:{}", u.task_id, u.state.as_str(), u.message.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    pub fn states_of(&self, task: &str) -> Vec<TaskState> {
+        self.updates
+            .iter()
+            .filter(|u| u.task_id.value == task)
+            .map(|u| u.state)
+            .collect()
+    }
+
+    pub async fn launch(&mut self, offer: &Offer, tasks: Vec<TaskInfo>) {
+        let op: Operation = serde_json::from_value(json!({"type": "LAUNCH", "launch": {"task_infos": tasks}})).unwrap();
+        let status = self
+            .client
+            .call(Call::Accept(Accept {
+                offer_ids: vec![offer.id.clone()],
+                operations: vec![op],
+                filters: Some(Filters {
+                    refuse_seconds: Some(1.0),
+                }),
+            }))
+            .await
+            .expect("accept");
+        assert_eq!(status, 202);
+    }
+
+    pub async fn decline(&mut self, offer: &Offer, refuse_seconds: f64) {
+        let status = self
+            .client
+            .call(Call::Decline(Decline {
+                offer_ids: vec![offer.id.clone()],
+                filters: Some(Filters {
+                    refuse_seconds: Some(refuse_seconds),
+                }),
+            }))
+            .await
+            .expect("decline");
+        assert_eq!(status, 202);
+    }
+}
+
+pub fn command_task(id: &str, offer: &Offer, cmd: &str, res: &str) -> TaskInfo {
+    serde_json::from_value(json!({
+        "name": id,
+        "task_id": {"value": id},
+        "agent_id": offer.agent_id,
+        "resources": Resources::parse_flag(res).unwrap().to_wire(None),
+        "command": {"value": cmd},
+        "kill_policy": {"grace_period": {"nanoseconds": 2_000_000_000u64}},
+    }))
+    .unwrap()
+}
+
+pub async fn get_json(url: &str) -> serde_json::Value {
+    let r = reqwest::get(url).await.expect("GET");
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    serde_json::from_slice(&r.bytes().await.unwrap()).expect("json body")
+}
+
+/// Poll a JSON endpoint until `pred` holds.
+pub async fn poll_json(url: &str, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let v = get_json(url).await;
+        if pred(&v) {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what} at {url}: {v}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
