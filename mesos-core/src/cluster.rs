@@ -130,15 +130,26 @@ impl LocalCluster {
         Ok(())
     }
 
-    /// Stop agent `i` (leaving its executors and tasks running) and start it again on the
-    /// same port and work dir.
-    pub async fn restart_agent(&mut self, i: usize) -> Result<(), String> {
+    /// Stop agent `i`, leaving its executors and tasks running (as a crashed agent would).
+    pub async fn stop_agent(&mut self, i: usize) {
         if let Some(a) = self.agents[i].take() {
             a.shutdown(false).await;
         }
-        let handle = mesos_agent::start(self.agent_flags(i, self.agent_ports[i])).await?;
-        self.agents[i] = Some(handle);
+    }
+
+    /// Start agent `i` again on its port and work dir; it recovers its executors.
+    pub async fn start_agent(&mut self, i: usize) -> Result<(), String> {
+        if self.agents[i].is_none() {
+            let handle = mesos_agent::start(self.agent_flags(i, self.agent_ports[i])).await?;
+            self.agents[i] = Some(handle);
+        }
         Ok(())
+    }
+
+    /// Stop agent `i` (leaving its executors and tasks running) and start it again.
+    pub async fn restart_agent(&mut self, i: usize) -> Result<(), String> {
+        self.stop_agent(i).await;
+        self.start_agent(i).await
     }
 
     /// Stop everything; `kill_executors` also ends every task.

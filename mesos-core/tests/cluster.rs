@@ -203,3 +203,44 @@ async fn agent_restart_keeps_task_and_delivers_updates() {
     .await;
     cluster.shutdown(true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lost_agent_tasks_become_unreachable_then_reconcile() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = mesos_core::cluster::LocalClusterConfig::new(dir.path().join("work"));
+    c.agent_resources = Some(RES.into());
+    c.launcher_dir = Some(launcher_dir(dir.path()));
+    let mut flags = mesos_core::cluster::MasterFlags::local(None);
+    flags.agent_ping_timeout = "300ms".into();
+    flags.max_agent_ping_timeouts = 3;
+    c.master_flags = Some(flags);
+    let mut cluster = mesos_core::cluster::LocalCluster::start(c).await.unwrap();
+    let m = cluster.master_addr();
+    let mut pa = Framework::subscribe(m, framework_info(&["PARTITION_AWARE"], 300.0)).await;
+    let offer = pa.wait_offer().await;
+    pa.launch(&offer, vec![command_task("p1", &offer, "sleep 120", "cpus:1;mem:64")]).await;
+    pa.wait_state("p1", TaskState::TaskRunning).await;
+
+    cluster.stop_agent(0).await;
+    let s = pa.wait_state("p1", TaskState::TaskUnreachable).await;
+    assert_eq!(s.reason.as_deref(), Some("REASON_SLAVE_REMOVED"));
+    assert!(s.unreachable_time.is_some());
+    let metrics = get_json(&format!("http://{m}/metrics/snapshot")).await;
+    assert_eq!(metrics["master/slaves_unreachable"], serde_json::json!(1.0));
+
+    // The agent comes back with the task still running.
+    cluster.start_agent(0).await.unwrap();
+    poll_json(&format!("http://{m}/master/state"), "agent back", |s| {
+        s["slaves"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    let before = pa.updates.len();
+    pa.client.call(Call::Reconcile(Reconcile::default())).await.unwrap();
+    pa.until("p1 reconciled running", |f| {
+        f.updates[before..]
+            .iter()
+            .any(|u| u.task_id.value == "p1" && u.state == TaskState::TaskRunning)
+    })
+    .await;
+    cluster.shutdown(true).await;
+}
