@@ -75,7 +75,10 @@ fn base_url(master: &str) -> String {
 impl SchedulerClient {
     /// SUBSCRIBE (or re-subscribe when `info.id` is set), following redirects to the
     /// leading master. Returns once SUBSCRIBED has arrived.
-    pub async fn subscribe(master: &str, info: FrameworkInfo) -> Result<(SchedulerClient, EventStream), ClientError> {
+    pub async fn subscribe(
+        master: &str,
+        info: FrameworkInfo,
+    ) -> Result<(SchedulerClient, EventStream), ClientError> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -133,7 +136,11 @@ impl SchedulerClient {
             let chunk = match bytes.next().await {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => return Err(ClientError::Transport(e.to_string())),
-                None => return Err(ClientError::Protocol("stream closed before SUBSCRIBED".into())),
+                None => {
+                    return Err(ClientError::Protocol(
+                        "stream closed before SUBSCRIBED".into(),
+                    ))
+                }
             };
             let records = decoder.feed(&chunk).map_err(ClientError::Protocol)?;
             let mut found = None;
@@ -155,7 +162,9 @@ impl SchedulerClient {
         }
         tokio::spawn(async move {
             while let Some(Ok(chunk)) = bytes.next().await {
-                let Ok(records) = decoder.feed(&chunk) else { break };
+                let Ok(records) = decoder.feed(&chunk) else {
+                    break;
+                };
                 for r in records {
                     match Event::parse(&r) {
                         Ok(ev) => {
@@ -189,7 +198,8 @@ impl SchedulerClient {
 
     /// Send a call; returns the HTTP status (202 for accepted calls).
     pub async fn call(&self, call: Call) -> Result<u16, ClientError> {
-        let body = serde_json::to_vec(&call.to_json(Some(&self.framework_id))).expect("calls serialize");
+        let body =
+            serde_json::to_vec(&call.to_json(Some(&self.framework_id))).expect("calls serialize");
         let r = self
             .http
             .post(format!("{}/api/v1/scheduler", self.base))
@@ -203,7 +213,10 @@ impl SchedulerClient {
         if (200..300).contains(&status) {
             Ok(status)
         } else {
-            Err(ClientError::Status(status, r.text().await.unwrap_or_default()))
+            Err(ClientError::Status(
+                status,
+                r.text().await.unwrap_or_default(),
+            ))
         }
     }
 }

@@ -56,11 +56,18 @@ impl LocalCluster {
     pub async fn start(config: LocalClusterConfig) -> Result<LocalCluster, String> {
         std::fs::create_dir_all(&config.work_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.work_dir.display()))?;
-        let registry_dir = config.persistent_registry.then(|| config.work_dir.join("master"));
+        let registry_dir = config
+            .persistent_registry
+            .then(|| config.work_dir.join("master"));
         let mut mflags = match &config.master_flags {
             Some(f) => {
                 let mut f = f.clone();
-                f.registry = if registry_dir.is_some() { "replicated_log" } else { "in_memory" }.into();
+                f.registry = if registry_dir.is_some() {
+                    "replicated_log"
+                } else {
+                    "in_memory"
+                }
+                .into();
                 f.work_dir = registry_dir;
                 f
             }

@@ -5,7 +5,12 @@ mod support;
 use serde_json::json;
 use support::*;
 
-async fn post_raw(url: &str, ct: Option<&str>, stream_id: Option<&str>, body: Vec<u8>) -> (u16, String) {
+async fn post_raw(
+    url: &str,
+    ct: Option<&str>,
+    stream_id: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String) {
     let mut r = reqwest::Client::new().post(url).body(body);
     if let Some(ct) = ct {
         r = r.header("Content-Type", ct);
@@ -27,17 +32,40 @@ async fn scheduler_api_rejects_bad_input_like_mesos() {
     let mut fw = Framework::subscribe(m, framework_info(&[], 60.0)).await;
     let fid = fw.id();
     let sid = fw.client.stream_id().to_string();
-    let teardown = json!({"type": "RECONCILE", "framework_id": fid, "reconcile": {}}).to_string().into_bytes();
+    let teardown = json!({"type": "RECONCILE", "framework_id": fid, "reconcile": {}})
+        .to_string()
+        .into_bytes();
 
     // Content type: missing 400, other 415, charset parameter tolerated.
-    assert_eq!(post_raw(&url, None, Some(&sid), teardown.clone()).await.0, 400);
-    assert_eq!(post_raw(&url, Some("text/plain"), Some(&sid), teardown.clone()).await.0, 415);
     assert_eq!(
-        post_raw(&url, Some("application/json; charset=utf-8"), Some(&sid), teardown.clone()).await.0,
+        post_raw(&url, None, Some(&sid), teardown.clone()).await.0,
+        400
+    );
+    assert_eq!(
+        post_raw(&url, Some("text/plain"), Some(&sid), teardown.clone())
+            .await
+            .0,
+        415
+    );
+    assert_eq!(
+        post_raw(
+            &url,
+            Some("application/json; charset=utf-8"),
+            Some(&sid),
+            teardown.clone()
+        )
+        .await
+        .0,
         202
     );
     // Malformed JSON and missing required fields: 400 with a message.
-    let (s, msg) = post_raw(&url, Some("application/json"), Some(&sid), b"{not json".to_vec()).await;
+    let (s, msg) = post_raw(
+        &url,
+        Some("application/json"),
+        Some(&sid),
+        b"{not json".to_vec(),
+    )
+    .await;
     assert_eq!(s, 400);
     assert!(msg.contains("Failed to parse"), "{msg}");
     let (s, msg) = post_raw(
@@ -49,7 +77,15 @@ async fn scheduler_api_rejects_bad_input_like_mesos() {
     .await;
     assert_eq!(s, 400);
     assert!(msg.contains("user"), "{msg}");
-    let (s, msg) = post_raw(&url, Some("application/json"), Some(&sid), json!({"type":"ACCEPT","framework_id":fid}).to_string().into_bytes()).await;
+    let (s, msg) = post_raw(
+        &url,
+        Some("application/json"),
+        Some(&sid),
+        json!({"type":"ACCEPT","framework_id":fid})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
     assert_eq!(s, 400);
     assert!(msg.contains("accept"), "{msg}");
     // Unknown framework, missing and wrong stream IDs.
@@ -57,21 +93,56 @@ async fn scheduler_api_rejects_bad_input_like_mesos() {
         &url,
         Some("application/json"),
         Some(&sid),
-        json!({"type":"RECONCILE","framework_id":{"value":"nope"},"reconcile":{}}).to_string().into_bytes(),
+        json!({"type":"RECONCILE","framework_id":{"value":"nope"},"reconcile":{}})
+            .to_string()
+            .into_bytes(),
     )
     .await;
     assert_eq!((s, msg.as_str()), (400, "Framework cannot be found"));
-    assert_eq!(post_raw(&url, Some("application/json"), None, teardown.clone()).await.0, 400);
-    assert_eq!(post_raw(&url, Some("application/json"), Some("bogus"), teardown.clone()).await.0, 400);
+    assert_eq!(
+        post_raw(&url, Some("application/json"), None, teardown.clone())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        post_raw(
+            &url,
+            Some("application/json"),
+            Some("bogus"),
+            teardown.clone()
+        )
+        .await
+        .0,
+        400
+    );
     // SUBSCRIBE with a stream ID header is refused.
-    let sub = json!({"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}).to_string().into_bytes();
-    assert_eq!(post_raw(&url, Some("application/json"), Some(&sid), sub).await.0, 400);
+    let sub = json!({"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}})
+        .to_string()
+        .into_bytes();
+    assert_eq!(
+        post_raw(&url, Some("application/json"), Some(&sid), sub)
+            .await
+            .0,
+        400
+    );
     // Oversized body.
     let big = vec![b' '; 17 * 1024 * 1024];
-    assert_eq!(post_raw(&url, Some("application/json"), Some(&sid), big).await.0, 413);
+    assert_eq!(
+        post_raw(&url, Some("application/json"), Some(&sid), big)
+            .await
+            .0,
+        413
+    );
     // Bad ACK uuid.
     let ack = json!({"type":"ACKNOWLEDGE","framework_id":fid,"acknowledge":{"agent_id":{"value":"a"},"task_id":{"value":"t"},"uuid":"!!"}});
-    let (s, msg) = post_raw(&url, Some("application/json"), Some(&sid), ack.to_string().into_bytes()).await;
+    let (s, msg) = post_raw(
+        &url,
+        Some("application/json"),
+        Some(&sid),
+        ack.to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(s, 400);
     assert!(msg.contains("base64"), "{msg}");
     // GET is not allowed.
@@ -79,18 +150,30 @@ async fn scheduler_api_rejects_bad_input_like_mesos() {
 
     // Nothing was lost: the framework still gets offers and can launch.
     let offer = fw.wait_offer().await;
-    fw.launch(&offer, vec![command_task("still-ok", &offer, "true", "cpus:0.1;mem:32")]).await;
-    fw.wait_state("still-ok", mesos_core::proto::v1::TaskState::TaskFinished).await;
+    fw.launch(
+        &offer,
+        vec![command_task("still-ok", &offer, "true", "cpus:0.1;mem:32")],
+    )
+    .await;
+    fw.wait_state("still-ok", mesos_core::proto::v1::TaskState::TaskFinished)
+        .await;
     cluster.shutdown(true).await;
 }
 
 #[test]
 fn bad_flags_exit_2_with_one_line() {
     let bin = env!("CARGO_BIN_EXE_mesos-master");
-    let out = std::process::Command::new(bin).arg("--no_such_flag").output().unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("--no_such_flag")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = std::process::Command::new(bin)
-        .args(["--registry=in_memory", "--port=0", "--offer_timeout=5parsecs"])
+        .args([
+            "--registry=in_memory",
+            "--port=0",
+            "--offer_timeout=5parsecs",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

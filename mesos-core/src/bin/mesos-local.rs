@@ -5,7 +5,7 @@ use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "mesos-local", version = mesos_core::proto::MESOS_VERSION, about = "Run a master and agents in one process")]
+#[command(name = "mesos-local", version = mesos_core::proto::MESOS_VERSION, about = "Run a master and agents in one process", rename_all = "snake_case")]
 struct Flags {
     /// Address to listen on.
     #[arg(long, env = "MESOS_IP", default_value = "127.0.0.1")]
@@ -73,7 +73,8 @@ fn main() {
 }
 
 async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

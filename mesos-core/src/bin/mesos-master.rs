@@ -18,8 +18,13 @@ fn main() {
                 return 2;
             }
         };
-        tracing::info!("master {} listening on {}", handle.master_info().id, handle.addr());
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tracing::info!(
+            "master {} listening on {}",
+            handle.master_info().id,
+            handle.addr()
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

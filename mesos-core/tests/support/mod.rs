@@ -15,15 +15,19 @@ use std::time::Duration;
 
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// A launcher dir whose `mesos-executor` is the `mesos-local` binary (which runs the
-/// command executor when invoked under that name).
+/// A launcher dir whose `mesos-executor` runs the `mesos-local` binary in command
+/// executor mode (what the agent itself does when no `mesos-executor` is installed).
 pub fn launcher_dir(root: &std::path::Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
     let dir = root.join("launcher");
     std::fs::create_dir_all(&dir).unwrap();
-    let link = dir.join("mesos-executor");
-    if !link.exists() {
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mesos-local"), &link).unwrap();
-    }
+    let script = dir.join("mesos-executor");
+    let body = format!(
+        "#!/bin/sh\nMESOS_RS_EXECUTOR_MODE=command exec '{}' \"$@\"\n",
+        env!("CARGO_BIN_EXE_mesos-local")
+    );
+    std::fs::write(&script, body).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
 
@@ -76,7 +80,9 @@ impl Framework {
 
     /// Handle one event (acknowledging updates that carry a uuid). None when the stream ended.
     pub async fn step(&mut self, timeout: Duration) -> Option<Event> {
-        let ev = tokio::time::timeout(timeout, self.events.next()).await.ok()??;
+        let ev = tokio::time::timeout(timeout, self.events.next())
+            .await
+            .ok()??;
         match &ev {
             Event::Offers(o) => self.offers.extend(o.offers.clone()),
             Event::Rescind(r) => {
@@ -110,10 +116,16 @@ impl Framework {
         while !pred(self) {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                panic!("timed out waiting for {what}; updates so far: {:?}", self.updates_summary());
+                panic!(
+                    "timed out waiting for {what}; updates so far: {:?}",
+                    self.updates_summary()
+                );
             }
             if self.step(left).await.is_none() && !pred(self) {
-                panic!("stream ended while waiting for {what}; updates: {:?}", self.updates_summary());
+                panic!(
+                    "stream ended while waiting for {what}; updates: {:?}",
+                    self.updates_summary()
+                );
             }
         }
     }
@@ -126,7 +138,9 @@ impl Framework {
     pub async fn wait_state(&mut self, task: &str, state: TaskState) -> TaskStatus {
         let t = task.to_string();
         self.until(&format!("{task} {}", state.as_str()), |f| {
-            f.updates.iter().any(|u| u.task_id.value == t && u.state == state)
+            f.updates
+                .iter()
+                .any(|u| u.task_id.value == t && u.state == state)
         })
         .await;
         self.updates
@@ -140,7 +154,14 @@ impl Framework {
     pub fn updates_summary(&self) -> Vec<String> {
         self.updates
             .iter()
-            .map(|u| format!("{}:{}:{}", u.task_id, u.state.as_str(), u.message.clone().unwrap_or_default()))
+            .map(|u| {
+                format!(
+                    "{}:{}:{}",
+                    u.task_id,
+                    u.state.as_str(),
+                    u.message.clone().unwrap_or_default()
+                )
+            })
             .collect()
     }
 
@@ -153,7 +174,9 @@ impl Framework {
     }
 
     pub async fn launch(&mut self, offer: &Offer, tasks: Vec<TaskInfo>) {
-        let op: Operation = serde_json::from_value(json!({"type": "LAUNCH", "launch": {"task_infos": tasks}})).unwrap();
+        let op: Operation =
+            serde_json::from_value(json!({"type": "LAUNCH", "launch": {"task_infos": tasks}}))
+                .unwrap();
         let status = self
             .client
             .call(Call::Accept(Accept {
@@ -202,7 +225,11 @@ pub async fn get_json(url: &str) -> serde_json::Value {
 }
 
 /// Poll a JSON endpoint until `pred` holds.
-pub async fn poll_json(url: &str, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+pub async fn poll_json(
+    url: &str,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let v = get_json(url).await;

@@ -1,6 +1,9 @@
 //! HTTP routing for the master. Handlers only translate between HTTP and the state
 //! machine's inputs, or render the published snapshot.
 
+// Early returns carry a finished `Response`; boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 use crate::runtime::{Cmd, Sink};
 use crate::snapshot::Snapshot;
 use crate::state::*;
@@ -34,7 +37,12 @@ pub struct App {
 }
 
 fn text(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg.into()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        msg.into(),
+    )
+        .into_response()
 }
 
 fn json_response(v: &Value, query: &HashMap<String, String>) -> Response {
@@ -47,7 +55,12 @@ fn json_response(v: &Value, query: &HashMap<String, String>) -> Response {
         )
             .into_response();
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 fn normalize(path: &str) -> String {
@@ -125,11 +138,17 @@ impl Drop for Watched {
     }
 }
 
-fn stream_response(rx: mpsc::UnboundedReceiver<Bytes>, on_drop: Option<(mpsc::UnboundedSender<Cmd>, Input)>, stream_id: Option<&str>) -> Response {
+fn stream_response(
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    on_drop: Option<(mpsc::UnboundedSender<Cmd>, Input)>,
+    stream_id: Option<&str>,
+) -> Response {
     let body = Body::from_stream(Watched { rx, on_drop });
     let mut resp = Response::new(body);
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Some(id) = stream_id {
         if let Ok(v) = HeaderValue::from_str(id) {
             resp.headers_mut().insert("Mesos-Stream-Id", v);
@@ -142,15 +161,24 @@ fn reply_response(r: Reply) -> Response {
     match r {
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
         Reply::Ok | Reply::StreamOpened => StatusCode::OK.into_response(),
-        Reply::Error(code, msg) => text(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST), msg),
-        Reply::Reconnect => text(StatusCode::CONFLICT, "Agent is not registered on this connection; re-register"),
+        Reply::Error(code, msg) => text(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+            msg,
+        ),
+        Reply::Reconnect => text(
+            StatusCode::CONFLICT,
+            "Agent is not registered on this connection; re-register",
+        ),
     }
 }
 
 /// Mesos' content checks: 400 without a Content-Type, 415 for anything but JSON.
 fn check_json_content(headers: &HeaderMap) -> Result<(), Response> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Err(text(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present"));
+        return Err(text(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'Content-Type' to be present",
+        ));
     };
     let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
     let base = ct.split(';').next().unwrap_or("").trim();
@@ -180,22 +208,36 @@ fn accepts_json(headers: &HeaderMap) -> bool {
 }
 
 async fn read_body(body: Body) -> Result<Bytes, Response> {
-    axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| text(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body exceeds {MAX_BODY} bytes")))
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body exceeds {MAX_BODY} bytes"),
+        )
+    })
 }
 
 async fn ask(app: &App, input: Input) -> Reply {
     let (tx, rx) = oneshot::channel();
-    if app.cmds.send(Cmd::Input { input, reply: Some(tx) }).is_err() {
+    if app
+        .cmds
+        .send(Cmd::Input {
+            input,
+            reply: Some(tx),
+        })
+        .is_err()
+    {
         return Reply::Error(503, "Master is shutting down".into());
     }
-    rx.await.unwrap_or(Reply::Error(503, "Master is shutting down".into()))
+    rx.await
+        .unwrap_or(Reply::Error(503, "Master is shutting down".into()))
 }
 
 pub async fn route(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
     let path = normalize(req.uri().path());
-    let path = path.strip_prefix("/master/api/").map(|p| format!("/api/{p}")).unwrap_or(path);
+    let path = path
+        .strip_prefix("/master/api/")
+        .map(|p| format!("/api/{p}"))
+        .unwrap_or(path);
     let q = query_map(&req);
     let method = req.method().clone();
     let snap = || app.snapshot.borrow().clone();
@@ -229,15 +271,23 @@ pub async fn route(State(app): State<Arc<App>>, req: Request<Body>) -> Response 
         "/state-summary" | "/master/state-summary" => {
             get_only(&|| json_response(&render::state_summary_json(&snap()), &q))
         }
-        "/frameworks" | "/master/frameworks" => get_only(&|| json_response(&render::frameworks_json(&snap()), &q)),
-        "/slaves" | "/master/slaves" => get_only(&|| json_response(&render::slaves_json(&snap()), &q)),
+        "/frameworks" | "/master/frameworks" => {
+            get_only(&|| json_response(&render::frameworks_json(&snap()), &q))
+        }
+        "/slaves" | "/master/slaves" => {
+            get_only(&|| json_response(&render::slaves_json(&snap()), &q))
+        }
         "/tasks" | "/master/tasks" => get_only(&|| match render::tasks_json(&snap(), &q) {
             Ok(v) => json_response(&v, &q),
             Err(e) => text(StatusCode::BAD_REQUEST, e),
         }),
         "/roles" | "/master/roles" => get_only(&|| json_response(&render::roles_json(&snap()), &q)),
-        "/flags" | "/master/flags" => get_only(&|| json_response(&json!({"flags": snap().flags}), &q)),
-        "/metrics/snapshot" => get_only(&|| json_response(&serde_json::Value::Object(metrics::snapshot(&snap())), &q)),
+        "/flags" | "/master/flags" => {
+            get_only(&|| json_response(&json!({"flags": snap().flags}), &q))
+        }
+        "/metrics/snapshot" => {
+            get_only(&|| json_response(&serde_json::Value::Object(metrics::snapshot(&snap())), &q))
+        }
         "/metrics" => get_only(&|| {
             (
                 StatusCode::OK,
@@ -276,7 +326,10 @@ async fn scheduler(app: &App, req: Request<Body>) -> Response {
         .map(str::to_string);
     if let Call::Subscribe(_) = &parsed.call {
         if !accepts_json(&headers) {
-            return text(StatusCode::NOT_ACCEPTABLE, "Expecting 'Accept' to allow application/json");
+            return text(
+                StatusCode::NOT_ACCEPTABLE,
+                "Expecting 'Accept' to allow application/json",
+            );
         }
         if stream_header.is_some() {
             return text(
@@ -307,7 +360,12 @@ async fn scheduler(app: &App, req: Request<Body>) -> Response {
         return match reply.await {
             Ok(Reply::StreamOpened) => stream_response(
                 rx,
-                Some((app.cmds.clone(), Input::StreamClosed { stream: stream.clone() })),
+                Some((
+                    app.cmds.clone(),
+                    Input::StreamClosed {
+                        stream: stream.clone(),
+                    },
+                )),
                 Some(&stream),
             ),
             Ok(other) => reply_response(other),
@@ -332,7 +390,12 @@ async fn agent_connect(app: &App, req: Request<Body>) -> Response {
     };
     let registration: Registration = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("Failed to parse registration: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse registration: {e}"),
+            )
+        }
     };
     let conn = app.next_conn.fetch_add(1, Ordering::Relaxed);
     let (sink, rx): (Sink, _) = mpsc::unbounded_channel();
@@ -346,7 +409,11 @@ async fn agent_connect(app: &App, req: Request<Body>) -> Response {
     if sent.is_err() || reply.await.is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down");
     }
-    stream_response(rx, Some((app.cmds.clone(), Input::AgentDisconnected { conn })), None)
+    stream_response(
+        rx,
+        Some((app.cmds.clone(), Input::AgentDisconnected { conn })),
+        None,
+    )
 }
 
 async fn agent_message(app: &App, req: Request<Body>) -> Response {
@@ -359,7 +426,12 @@ async fn agent_message(app: &App, req: Request<Body>) -> Response {
     };
     let envelope: AgentEnvelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("Failed to parse agent message: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse agent message: {e}"),
+            )
+        }
     };
     reply_response(ask(app, Input::AgentMessage { envelope }).await)
 }
@@ -375,10 +447,16 @@ async fn teardown(app: &App, req: Request<Body>) -> Response {
     };
     let form: HashMap<String, String> = String::from_utf8_lossy(&body)
         .split('&')
-        .filter_map(|p| p.split_once('=').map(|(k, v)| (percent_decode(k), percent_decode(v))))
+        .filter_map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        })
         .collect();
     let Some(id) = form.get("frameworkId").or_else(|| q.get("frameworkId")) else {
-        return text(StatusCode::BAD_REQUEST, "Missing 'frameworkId' query parameter in the request body");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Missing 'frameworkId' query parameter in the request body",
+        );
     };
     let fid = mesos_proto::ids::FrameworkId::new(id.clone());
     reply_response(ask(app, Input::TeardownFramework { framework_id: fid }).await)
@@ -392,7 +470,10 @@ async fn operator_api(app: &App, req: Request<Body>) -> Response {
         return r;
     }
     if !accepts_json(req.headers()) {
-        return text(StatusCode::NOT_ACCEPTABLE, "Expecting 'Accept' to allow application/json");
+        return text(
+            StatusCode::NOT_ACCEPTABLE,
+            "Expecting 'Accept' to allow application/json",
+        );
     }
     let body = match read_body(req.into_body()).await {
         Ok(b) => b,
@@ -400,10 +481,18 @@ async fn operator_api(app: &App, req: Request<Body>) -> Response {
     };
     let call: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse body into JSON: {e}"),
+            )
+        }
     };
     let Some(kind) = call.get("type").and_then(Value::as_str) else {
-        return text(StatusCode::BAD_REQUEST, "Failed to validate master::Call: Expecting 'type' to be present");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Failed to validate master::Call: Expecting 'type' to be present",
+        );
     };
     let s = app.snapshot.borrow().clone();
     let respond = |field: &str, v: Value| {
@@ -414,7 +503,10 @@ async fn operator_api(app: &App, req: Request<Body>) -> Response {
     };
     match kind {
         "GET_HEALTH" => respond("get_health", json!({"healthy": true})),
-        "GET_VERSION" => respond("get_version", json!({"version_info": render::version_json()})),
+        "GET_VERSION" => respond(
+            "get_version",
+            json!({"version_info": render::version_json()}),
+        ),
         "GET_FLAGS" => respond("get_flags", operator::get_flags(&s)),
         "GET_MASTER" => respond("get_master", operator::get_master(&s)),
         "GET_STATE" => respond("get_state", operator::get_state(&s)),
@@ -424,7 +516,10 @@ async fn operator_api(app: &App, req: Request<Body>) -> Response {
         "GET_EXECUTORS" => respond("get_executors", operator::get_executors(&s)),
         "GET_METRICS" => {
             let m = metrics::snapshot(&s);
-            let list: Vec<Value> = m.into_iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+            let list: Vec<Value> = m
+                .into_iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect();
             respond("get_metrics", json!({ "metrics": list }))
         }
         "GET_ROLES" => {
@@ -436,11 +531,18 @@ async fn operator_api(app: &App, req: Request<Body>) -> Response {
             respond("get_roles", json!({ "roles": roles }))
         }
         "GET_WEIGHTS" => {
-            let w: Vec<Value> = s.roles.iter().map(|r| json!({"role": r.name, "weight": r.weight})).collect();
+            let w: Vec<Value> = s
+                .roles
+                .iter()
+                .map(|r| json!({"role": r.name, "weight": r.weight}))
+                .collect();
             respond("get_weights", json!({ "weight_infos": w }))
         }
         "UPDATE_WEIGHTS" => {
-            let infos = call["update_weights"]["weight_infos"].as_array().cloned().unwrap_or_default();
+            let infos = call["update_weights"]["weight_infos"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let mut weights = Vec::new();
             for w in infos {
                 let role = w["role"].as_str().unwrap_or("").to_string();
@@ -449,14 +551,19 @@ async fn operator_api(app: &App, req: Request<Body>) -> Response {
                     return text(StatusCode::BAD_REQUEST, e);
                 }
                 if weight <= 0.0 || !weight.is_finite() {
-                    return text(StatusCode::BAD_REQUEST, format!("Invalid weight '{weight}': weights must be positive"));
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        format!("Invalid weight '{weight}': weights must be positive"),
+                    );
                 }
                 weights.push((role, weight));
             }
             reply_response(ask(app, Input::UpdateWeights { weights }).await)
         }
         "TEARDOWN" => {
-            let id = call["teardown"]["framework_id"]["value"].as_str().unwrap_or("");
+            let id = call["teardown"]["framework_id"]["value"]
+                .as_str()
+                .unwrap_or("");
             if id.is_empty() {
                 return text(StatusCode::BAD_REQUEST, "Failed to validate master::Call: Expecting 'teardown.framework_id' to be present");
             }
@@ -478,7 +585,9 @@ fn operator_subscribe(app: &App, s: &Snapshot) -> Response {
         "type": "SUBSCRIBED",
         "subscribed": {"get_state": operator::get_state(s), "heartbeat_interval_seconds": app.heartbeat_interval}
     });
-    let _ = sink.send(Bytes::from(recordio::encode(&serde_json::to_vec(&first).expect("json"))));
+    let _ = sink.send(Bytes::from(recordio::encode(
+        &serde_json::to_vec(&first).expect("json"),
+    )));
     let _ = sink.send(Bytes::from(recordio::encode(br#"{"type":"HEARTBEAT"}"#)));
     let interval = app.heartbeat_interval;
     tokio::spawn(async move {

@@ -31,7 +31,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 /// `mesos-master` flags, named as Mesos names them; each also reads `MESOS_<NAME>`.
 #[derive(Parser, Clone, Debug)]
-#[command(name = "mesos-master", version = MESOS_VERSION, about = "Mesos-compatible master")]
+#[command(name = "mesos-master", version = MESOS_VERSION, about = "Mesos-compatible master", rename_all = "snake_case")]
 pub struct MasterFlags {
     /// IP address to listen on.
     #[arg(long, env = "MESOS_IP", default_value = "0.0.0.0")]
@@ -67,7 +67,11 @@ pub struct MasterFlags {
     pub agent_reregister_timeout: String,
     #[arg(long, env = "MESOS_MAX_COMPLETED_FRAMEWORKS", default_value_t = 50)]
     pub max_completed_frameworks: usize,
-    #[arg(long, env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK",
+        default_value_t = 1000
+    )]
     pub max_completed_tasks_per_framework: usize,
 }
 
@@ -79,7 +83,12 @@ impl MasterFlags {
             port: 0,
             advertise_ip: None,
             hostname: None,
-            registry: if work_dir.is_some() { "replicated_log" } else { "in_memory" }.into(),
+            registry: if work_dir.is_some() {
+                "replicated_log"
+            } else {
+                "in_memory"
+            }
+            .into(),
             work_dir,
             cluster: None,
             offer_timeout: None,
@@ -106,11 +115,23 @@ impl MasterFlags {
         if let Some(t) = &self.offer_timeout {
             m.insert("offer_timeout".into(), t.clone());
         }
-        m.insert("allocation_interval".into(), self.allocation_interval.clone());
+        m.insert(
+            "allocation_interval".into(),
+            self.allocation_interval.clone(),
+        );
         m.insert("agent_ping_timeout".into(), self.agent_ping_timeout.clone());
-        m.insert("max_agent_ping_timeouts".into(), self.max_agent_ping_timeouts.to_string());
-        m.insert("agent_reregister_timeout".into(), self.agent_reregister_timeout.clone());
-        m.insert("max_completed_frameworks".into(), self.max_completed_frameworks.to_string());
+        m.insert(
+            "max_agent_ping_timeouts".into(),
+            self.max_agent_ping_timeouts.to_string(),
+        );
+        m.insert(
+            "agent_reregister_timeout".into(),
+            self.agent_reregister_timeout.clone(),
+        );
+        m.insert(
+            "max_completed_frameworks".into(),
+            self.max_completed_frameworks.to_string(),
+        );
         m.insert(
             "max_completed_tasks_per_framework".into(),
             self.max_completed_tasks_per_framework.to_string(),
@@ -123,6 +144,7 @@ pub struct MasterHandle {
     addr: SocketAddr,
     master_info: MasterInfo,
     cmds: mpsc::UnboundedSender<runtime::Cmd>,
+    stop_server: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
     actor: tokio::task::JoinHandle<()>,
 }
@@ -134,12 +156,19 @@ impl MasterHandle {
     pub fn master_info(&self) -> &MasterInfo {
         &self.master_info
     }
-    /// Stop serving. Open streams are cut, as when the process dies.
+    /// Stop serving. Open streams end and every connection is closed, as when the
+    /// process dies (a kept-alive connection must not reach a stopped master).
     pub async fn shutdown(self) {
         let _ = self.cmds.send(runtime::Cmd::Stop);
-        self.server.abort();
         let _ = self.actor.await;
-        let _ = self.server.await;
+        let _ = self.stop_server.send(());
+        let mut server = self.server;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
     }
 }
 
@@ -157,7 +186,11 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
             )?;
             Box::new(SqliteStore::open(&dir.join("registry.sqlite"))?)
         }
-        other => return Err(format!("Invalid value for --registry: '{other}' (expected replicated_log or in_memory)")),
+        other => {
+            return Err(format!(
+                "Invalid value for --registry: '{other}' (expected replicated_log or in_memory)"
+            ))
+        }
     };
     let offer_timeout = flags
         .offer_timeout
@@ -200,7 +233,9 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
         }),
         capabilities: ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]
             .iter()
-            .map(|c| Capability { kind: c.to_string() })
+            .map(|c| Capability {
+                kind: c.to_string(),
+            })
             .collect(),
     };
     let mut config = state::MasterConfig::new(master_info.clone());
@@ -246,8 +281,12 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
         .fallback(http::route)
         .with_state(app)
         .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY));
+    let (stop_server, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+        if let Err(e) = serve.await {
             tracing::error!("master HTTP server failed: {e}");
         }
     });
@@ -255,6 +294,7 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
         addr,
         master_info,
         cmds: cmd_tx,
+        stop_server,
         server,
         actor,
     })

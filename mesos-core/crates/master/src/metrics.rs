@@ -7,13 +7,19 @@ use mesos_proto::v1::TaskState;
 use serde_json::{Map, Value};
 
 fn total<'a>(it: impl Iterator<Item = &'a Resources>) -> Resources {
-    it.fold(Resources::new(), |acc, r| acc.checked_add(r).unwrap_or(acc))
+    it.fold(Resources::new(), |acc, r| acc.aggregate(r))
 }
 
 fn load_avg() -> [f64; 3] {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let mut it = text.split_whitespace().map(|x| x.parse::<f64>().unwrap_or(0.0));
-    [it.next().unwrap_or(0.0), it.next().unwrap_or(0.0), it.next().unwrap_or(0.0)]
+    let mut it = text
+        .split_whitespace()
+        .map(|x| x.parse::<f64>().unwrap_or(0.0));
+    [
+        it.next().unwrap_or(0.0),
+        it.next().unwrap_or(0.0),
+        it.next().unwrap_or(0.0),
+    ]
 }
 
 fn mem_info() -> (f64, f64) {
@@ -36,7 +42,10 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
     };
     put("master/elected", if s.elected { 1.0 } else { 0.0 });
     put("master/uptime_secs", (s.taken_at - s.start_time).max(0.0));
-    let active = s.agents.iter().filter(|a| a.record.status == AgentStatus::Active);
+    let active = s
+        .agents
+        .iter()
+        .filter(|a| a.record.status == AgentStatus::Active);
     let n_active = active.clone().count() as f64;
     let n_connected = active.clone().filter(|a| a.record.conn.is_some()).count() as f64;
     let n_unreachable = s
@@ -52,9 +61,15 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
     let fw_active = s.frameworks.iter().filter(|f| f.active).count() as f64;
     let fw_connected = s.frameworks.iter().filter(|f| f.connected()).count() as f64;
     put("master/frameworks_active", fw_active);
-    put("master/frameworks_inactive", s.frameworks.len() as f64 - fw_active);
+    put(
+        "master/frameworks_inactive",
+        s.frameworks.len() as f64 - fw_active,
+    );
     put("master/frameworks_connected", fw_connected);
-    put("master/frameworks_disconnected", s.frameworks.len() as f64 - fw_connected);
+    put(
+        "master/frameworks_disconnected",
+        s.frameworks.len() as f64 - fw_connected,
+    );
     let live = |st: TaskState| {
         s.frameworks
             .iter()
@@ -81,7 +96,11 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
     ] {
         put(
             &format!("master/tasks_{name}"),
-            s.counters.tasks_terminal.get(st.as_str()).copied().unwrap_or(0) as f64,
+            s.counters
+                .tasks_terminal
+                .get(st.as_str())
+                .copied()
+                .unwrap_or(0) as f64,
         );
     }
     let active_agents: Vec<_> = s
@@ -97,7 +116,10 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
         let u = used.scalar(r);
         put(&format!("master/{r}_total"), tot);
         put(&format!("master/{r}_used"), u);
-        put(&format!("master/{r}_percent"), if tot > 0.0 { u / tot } else { 0.0 });
+        put(
+            &format!("master/{r}_percent"),
+            if tot > 0.0 { u / tot } else { 0.0 },
+        );
         put(&format!("master/{r}_revocable_total"), 0.0);
         put(&format!("master/{r}_revocable_used"), 0.0);
         put(&format!("master/{r}_revocable_percent"), 0.0);
@@ -111,16 +133,37 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
     let c = &s.counters;
     put("master/dropped_messages", c.dropped_messages as f64);
     put("master/valid_status_updates", c.valid_status_updates as f64);
-    put("master/invalid_status_updates", c.invalid_status_updates as f64);
+    put(
+        "master/invalid_status_updates",
+        c.invalid_status_updates as f64,
+    );
     put("master/slave_registrations", c.agent_registrations as f64);
-    put("master/slave_reregistrations", c.agent_reregistrations as f64);
+    put(
+        "master/slave_reregistrations",
+        c.agent_reregistrations as f64,
+    );
     put("master/slave_removals", c.agent_removals as f64);
-    put("master/messages_launch_tasks", c.messages_launch_tasks as f64);
+    put(
+        "master/messages_launch_tasks",
+        c.messages_launch_tasks as f64,
+    );
     put("master/messages_kill_task", c.messages_kill_task as f64);
-    put("master/messages_decline_offers", c.messages_decline_offers as f64);
-    put("master/messages_revive_offers", c.messages_revive_offers as f64);
-    put("master/messages_suppress_offers", c.messages_suppress_offers as f64);
-    put("master/messages_reconcile_tasks", c.messages_reconcile_tasks as f64);
+    put(
+        "master/messages_decline_offers",
+        c.messages_decline_offers as f64,
+    );
+    put(
+        "master/messages_revive_offers",
+        c.messages_revive_offers as f64,
+    );
+    put(
+        "master/messages_suppress_offers",
+        c.messages_suppress_offers as f64,
+    );
+    put(
+        "master/messages_reconcile_tasks",
+        c.messages_reconcile_tasks as f64,
+    );
     put(
         "master/messages_framework_to_executor",
         c.messages_framework_to_executor as f64,
@@ -148,7 +191,9 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
     }
     put("registrar/state_fetch_ms", 0.0);
     put("registrar/state_store_ms", 0.0);
-    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     put("system/cpus_total", n as f64);
     let [l1, l5, l15] = load_avg();
     put("system/load_1min", l1);
@@ -166,7 +211,13 @@ pub fn prometheus(map: &Map<String, Value>) -> String {
     for (k, v) in map {
         let name: String = format!("mesos_{k}")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let val = v.as_f64().unwrap_or(0.0);
         out.push_str(&format!("# TYPE {name} gauge\n{name} {val}\n"));

@@ -62,18 +62,21 @@ pub fn agent_proto(a: &AgentView) -> Value {
 }
 
 pub fn framework_proto(f: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
-    let mine: Vec<&OfferRecord> = offers.iter().filter(|o| &o.framework_id == f.id()).collect();
+    let mine: Vec<&OfferRecord> = offers
+        .iter()
+        .filter(|o| &o.framework_id == f.id())
+        .collect();
     let offered = mine
         .iter()
         .fold(mesos_proto::resources::Resources::new(), |acc, o| {
-            acc.checked_add(&o.resources).unwrap_or(acc)
+            acc.aggregate(&o.resources)
         });
     let allocated = f
         .tasks
         .values()
         .filter(|t| !t.state.is_terminal() && !t.resources_recovered)
         .fold(mesos_proto::resources::Resources::new(), |acc, t| {
-            acc.checked_add(&t.resources).unwrap_or(acc)
+            acc.aggregate(&t.resources)
         });
     let mut v = json!({
         "framework_info": f.info,

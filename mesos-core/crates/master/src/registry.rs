@@ -98,8 +98,8 @@ impl Store for SqliteStore {
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(|e| e.to_string())?;
         for row in rows {
-            let info: AgentInfo =
-                serde_json::from_str(&row.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            let info: AgentInfo = serde_json::from_str(&row.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
             reg.apply(&RegistryOp::AdmitAgent(info));
         }
         let mut stmt = self
@@ -110,8 +110,8 @@ impl Store for SqliteStore {
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(|e| e.to_string())?;
         for row in rows {
-            let info: FrameworkInfo =
-                serde_json::from_str(&row.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            let info: FrameworkInfo = serde_json::from_str(&row.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
             reg.apply(&RegistryOp::PutFramework(info));
         }
         Ok(reg)
@@ -120,7 +120,11 @@ impl Store for SqliteStore {
     fn apply(&mut self, op: &RegistryOp) -> Result<(), String> {
         let res = match op {
             RegistryOp::AdmitAgent(info) => {
-                let id = info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
+                let id = info
+                    .id
+                    .as_ref()
+                    .map(|i| i.value.clone())
+                    .unwrap_or_default();
                 let json = serde_json::to_string(info).map_err(|e| e.to_string())?;
                 self.conn.execute(
                     "INSERT OR REPLACE INTO agents (id, info) VALUES (?1, ?2)",
@@ -131,7 +135,11 @@ impl Store for SqliteStore {
                 .conn
                 .execute("DELETE FROM agents WHERE id = ?1", params![id.value]),
             RegistryOp::PutFramework(info) => {
-                let id = info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default();
+                let id = info
+                    .id
+                    .as_ref()
+                    .map(|i| i.value.clone())
+                    .unwrap_or_default();
                 let json = serde_json::to_string(info).map_err(|e| e.to_string())?;
                 self.conn.execute(
                     "INSERT OR REPLACE INTO frameworks (id, info) VALUES (?1, ?2)",
@@ -142,7 +150,8 @@ impl Store for SqliteStore {
                 .conn
                 .execute("DELETE FROM frameworks WHERE id = ?1", params![id.value]),
         };
-        res.map(|_| ()).map_err(|e| format!("registry write failed: {e}"))
+        res.map(|_| ())
+            .map_err(|e| format!("registry write failed: {e}"))
     }
 }
 
@@ -165,7 +174,8 @@ mod tests {
             let mut s = SqliteStore::open(&path).unwrap();
             s.apply(&RegistryOp::PutFramework(fw("f1"))).unwrap();
             s.apply(&RegistryOp::PutFramework(fw("f2"))).unwrap();
-            s.apply(&RegistryOp::RemoveFramework(FrameworkId::new("f2"))).unwrap();
+            s.apply(&RegistryOp::RemoveFramework(FrameworkId::new("f2")))
+                .unwrap();
             let agent: AgentInfo = serde_json::from_value(serde_json::json!({
                 "hostname": "h", "id": {"value": "a1"}
             }))
@@ -175,7 +185,10 @@ mod tests {
         let mut s = SqliteStore::open(&path).unwrap();
         let reg = s.load().unwrap();
         assert_eq!(reg.frameworks.len(), 1);
-        assert_eq!(reg.frameworks[&FrameworkId::new("f1")].failover_timeout, 60.0);
+        assert_eq!(
+            reg.frameworks[&FrameworkId::new("f1")].failover_timeout,
+            60.0
+        );
         assert_eq!(reg.agents.len(), 1);
     }
 }

@@ -31,7 +31,11 @@ pub fn task_json(t: &TaskRecord) -> Value {
     m.insert("framework_id".into(), json!(t.framework_id.value));
     m.insert(
         "executor_id".into(),
-        json!(t.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default()),
+        json!(t
+            .executor_id
+            .as_ref()
+            .map(|e| e.value.clone())
+            .unwrap_or_default()),
     );
     m.insert("slave_id".into(), json!(t.agent_id.value));
     m.insert("state".into(), json!(t.state.as_str()));
@@ -48,7 +52,10 @@ pub fn task_json(t: &TaskRecord) -> Value {
                 o.insert("healthy".into(), json!(h));
             }
             if let Some(l) = &s.labels {
-                o.insert("labels".into(), l.get("labels").cloned().unwrap_or(json!([])));
+                o.insert(
+                    "labels".into(),
+                    l.get("labels").cloned().unwrap_or(json!([])),
+                );
             }
             if let Some(c) = &s.container_status {
                 o.insert("container_status".into(), c.clone());
@@ -58,7 +65,10 @@ pub fn task_json(t: &TaskRecord) -> Value {
         .collect();
     m.insert("statuses".into(), Value::Array(statuses));
     if let Some(l) = &t.info.labels {
-        m.insert("labels".into(), l.get("labels").cloned().unwrap_or(json!([])));
+        m.insert(
+            "labels".into(),
+            l.get("labels").cloned().unwrap_or(json!([])),
+        );
     }
     for (k, v) in [
         ("discovery", &t.info.discovery),
@@ -77,31 +87,43 @@ pub fn task_json(t: &TaskRecord) -> Value {
 }
 
 fn sum<'a>(it: impl Iterator<Item = &'a Resources>) -> Resources {
-    it.fold(Resources::new(), |acc, r| acc.checked_add(r).unwrap_or(acc))
+    it.fold(Resources::new(), |acc, r| acc.aggregate(r))
 }
 
 pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
     let live: Vec<&TaskRecord> = fw.tasks.values().collect();
-    let used = sum(
-        live.iter()
-            .filter(|t| !t.state.is_terminal() && !t.resources_recovered)
-            .map(|t| &t.resources)
-            .chain(fw.executors.values().flat_map(|m| m.values().map(|e| &e.resources))),
-    );
-    let my_offers: Vec<&OfferRecord> = offers.iter().filter(|o| &o.framework_id == fw.id()).collect();
+    let used = sum(live
+        .iter()
+        .filter(|t| !t.state.is_terminal() && !t.resources_recovered)
+        .map(|t| &t.resources)
+        .chain(
+            fw.executors
+                .values()
+                .flat_map(|m| m.values().map(|e| &e.resources)),
+        ));
+    let my_offers: Vec<&OfferRecord> = offers
+        .iter()
+        .filter(|o| &o.framework_id == fw.id())
+        .collect();
     let offered = sum(my_offers.iter().map(|o| &o.resources));
     let mut m = Map::new();
     m.insert("id".into(), json!(fw.id().value));
     m.insert("name".into(), json!(fw.info.name));
     m.insert("used_resources".into(), used.summary());
     m.insert("offered_resources".into(), offered.summary());
+    m.insert("resources".into(), used.aggregate(&offered).summary());
     m.insert(
-        "resources".into(),
-        used.checked_add(&offered).unwrap_or(used.clone()).summary(),
+        "capabilities".into(),
+        Value::Array(capability_names(&fw.info.capabilities)),
     );
-    m.insert("capabilities".into(), Value::Array(capability_names(&fw.info.capabilities)));
-    m.insert("hostname".into(), json!(fw.info.hostname.clone().unwrap_or_default()));
-    m.insert("webui_url".into(), json!(fw.info.webui_url.clone().unwrap_or_default()));
+    m.insert(
+        "hostname".into(),
+        json!(fw.info.hostname.clone().unwrap_or_default()),
+    );
+    m.insert(
+        "webui_url".into(),
+        json!(fw.info.webui_url.clone().unwrap_or_default()),
+    );
     m.insert("active".into(), json!(fw.active));
     m.insert("connected".into(), json!(fw.connected()));
     m.insert("recovered".into(), json!(fw.recovered));
@@ -109,7 +131,10 @@ pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
     m.insert("failover_timeout".into(), json!(fw.info.failover_timeout));
     m.insert("checkpoint".into(), json!(fw.info.checkpoint));
     m.insert("registered_time".into(), json!(fw.registered_time));
-    m.insert("unregistered_time".into(), json!(fw.unregistered_time.unwrap_or(0.0)));
+    m.insert(
+        "unregistered_time".into(),
+        json!(fw.unregistered_time.unwrap_or(0.0)),
+    );
     if let Some(t) = fw.reregistered_time {
         m.insert("reregistered_time".into(), json!(t));
     }
@@ -119,11 +144,18 @@ pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
     if fw.info.has_capability("MULTI_ROLE") {
         m.insert("roles".into(), json!(fw.info.roles));
     } else {
-        m.insert("role".into(), json!(fw.info.role.clone().unwrap_or_else(|| "*".into())));
+        m.insert(
+            "role".into(),
+            json!(fw.info.role.clone().unwrap_or_else(|| "*".into())),
+        );
     }
-    let (unreachable, tasks): (Vec<&TaskRecord>, Vec<&TaskRecord>) =
-        live.into_iter().partition(|t| t.state == TaskState::TaskUnreachable);
-    m.insert("tasks".into(), Value::Array(tasks.into_iter().map(task_json).collect()));
+    let (unreachable, tasks): (Vec<&TaskRecord>, Vec<&TaskRecord>) = live
+        .into_iter()
+        .partition(|t| t.state == TaskState::TaskUnreachable);
+    m.insert(
+        "tasks".into(),
+        Value::Array(tasks.into_iter().map(task_json).collect()),
+    );
     m.insert(
         "unreachable_tasks".into(),
         Value::Array(unreachable.into_iter().map(task_json).collect()),
@@ -175,7 +207,10 @@ pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
         .collect();
     m.insert("executors".into(), Value::Array(executors));
     if let Some(l) = &fw.info.labels {
-        m.insert("labels".into(), l.get("labels").cloned().unwrap_or(json!([])));
+        m.insert(
+            "labels".into(),
+            l.get("labels").cloned().unwrap_or(json!([])),
+        );
     }
     m.insert("offer_constraints".into(), json!({}));
     Value::Object(m)
@@ -248,8 +283,14 @@ pub fn state_json(s: &Snapshot) -> Value {
     }
     m.insert("id".into(), json!(s.master_info.id));
     m.insert("pid".into(), json!(master_pid(s)));
-    m.insert("hostname".into(), json!(s.master_info.hostname.clone().unwrap_or_default()));
-    m.insert("capabilities".into(), json!(["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]));
+    m.insert(
+        "hostname".into(),
+        json!(s.master_info.hostname.clone().unwrap_or_default()),
+    );
+    m.insert(
+        "capabilities".into(),
+        json!(["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]),
+    );
     m.insert("activated_slaves".into(), json!(active as f64));
     m.insert("deactivated_slaves".into(), json!(0.0));
     m.insert("unreachable_slaves".into(), json!(unreachable as f64));
@@ -289,7 +330,12 @@ pub fn state_json(s: &Snapshot) -> Value {
     );
     m.insert(
         "frameworks".into(),
-        Value::Array(s.frameworks.iter().map(|f| framework_json(f, &s.offers)).collect()),
+        Value::Array(
+            s.frameworks
+                .iter()
+                .map(|f| framework_json(f, &s.offers))
+                .collect(),
+        ),
     );
     m.insert(
         "completed_frameworks".into(),
@@ -337,7 +383,10 @@ pub fn state_summary_json(s: &Snapshot) -> Value {
             for st in TaskState::ALL {
                 let k = state_key(st);
                 if !k.is_empty() {
-                    v[k] = json!(task_counts.get(&(id.clone(), st.as_str().to_string())).copied().unwrap_or(0));
+                    v[k] = json!(task_counts
+                        .get(&(id.clone(), st.as_str().to_string()))
+                        .copied()
+                        .unwrap_or(0));
                 }
             }
             let fws: Vec<&str> = s
@@ -368,8 +417,11 @@ pub fn state_summary_json(s: &Snapshot) -> Value {
                     v[k] = json!(f.tasks.values().filter(|t| t.state == st).count());
                 }
             }
-            let agents: std::collections::BTreeSet<&str> =
-                f.tasks.values().map(|t| t.agent_id.value.as_str()).collect();
+            let agents: std::collections::BTreeSet<&str> = f
+                .tasks
+                .values()
+                .map(|t| t.agent_id.value.as_str())
+                .collect();
             v["slave_ids"] = json!(agents);
             v
         })
@@ -406,13 +458,20 @@ pub fn slaves_json(s: &Snapshot) -> Value {
 }
 
 /// `/master/tasks?limit=&offset=&order=&framework_id=&task_id=`.
-pub fn tasks_json(s: &Snapshot, q: &std::collections::HashMap<String, String>) -> Result<Value, String> {
+pub fn tasks_json(
+    s: &Snapshot,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<Value, String> {
     let limit: usize = match q.get("limit") {
-        Some(v) => v.parse().map_err(|_| format!("Failed to parse limit: '{v}'"))?,
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("Failed to parse limit: '{v}'"))?,
         None => 100,
     };
     let offset: usize = match q.get("offset") {
-        Some(v) => v.parse().map_err(|_| format!("Failed to parse offset: '{v}'"))?,
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("Failed to parse offset: '{v}'"))?,
         None => 0,
     };
     let desc = match q.get("order").map(String::as_str) {
@@ -425,15 +484,30 @@ pub fn tasks_json(s: &Snapshot, q: &std::collections::HashMap<String, String>) -
         .iter()
         .chain(s.completed_frameworks.iter())
         .flat_map(|f| f.tasks.values().chain(f.completed_tasks.iter()))
-        .filter(|t| q.get("framework_id").is_none_or(|f| &t.framework_id.value == f))
-        .filter(|t| q.get("task_id").is_none_or(|id| &t.info.task_id.value == id))
+        .filter(|t| {
+            q.get("framework_id")
+                .is_none_or(|f| &t.framework_id.value == f)
+        })
+        .filter(|t| {
+            q.get("task_id")
+                .is_none_or(|id| &t.info.task_id.value == id)
+        })
         .collect();
     let ts = |t: &TaskRecord| t.statuses.first().and_then(|s| s.timestamp).unwrap_or(0.0);
-    tasks.sort_by(|a, b| ts(a).partial_cmp(&ts(b)).unwrap_or(std::cmp::Ordering::Equal));
+    tasks.sort_by(|a, b| {
+        ts(a)
+            .partial_cmp(&ts(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     if desc {
         tasks.reverse();
     }
-    let page: Vec<Value> = tasks.into_iter().skip(offset).take(limit).map(task_json).collect();
+    let page: Vec<Value> = tasks
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(task_json)
+        .collect();
     Ok(json!({ "tasks": page }))
 }
 
@@ -442,7 +516,7 @@ pub fn roles_json(s: &Snapshot) -> Value {
         "roles": s.roles.iter().map(|r| json!({
             "name": r.name,
             "weight": r.weight,
-            "resources": r.allocated.checked_add(&r.offered).unwrap_or_else(|_| r.allocated.clone()).summary(),
+            "resources": r.allocated.aggregate(&r.offered).summary(),
             "allocated": r.allocated.summary(),
             "offered": r.offered.summary(),
             "reserved": Resources::new().summary(),

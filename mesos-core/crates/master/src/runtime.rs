@@ -161,12 +161,16 @@ impl Actor {
     fn operator_event(&self, ev: OperatorEvent) -> Value {
         use crate::operator::*;
         match ev {
-            OperatorEvent::TaskAdded { task } => json!({"type":"TASK_ADDED","task_added":{"task": task_proto(&task)}}),
+            OperatorEvent::TaskAdded { task } => {
+                json!({"type":"TASK_ADDED","task_added":{"task": task_proto(&task)}})
+            }
             OperatorEvent::TaskUpdated {
                 framework_id,
                 status,
                 state,
-            } => json!({"type":"TASK_UPDATED","task_updated":{"framework_id": framework_id, "status": status, "state": state.as_str()}}),
+            } => {
+                json!({"type":"TASK_UPDATED","task_updated":{"framework_id": framework_id, "status": status, "state": state.as_str()}})
+            }
             OperatorEvent::AgentAdded { agent_id } => {
                 let agent = self.master.agents().get(&agent_id).map(|a| {
                     agent_proto(&crate::snapshot::AgentView {
@@ -181,11 +185,19 @@ impl Actor {
                 json!({"type":"AGENT_REMOVED","agent_removed":{"agent_id": agent_id}})
             }
             OperatorEvent::FrameworkAdded { framework_id } => {
-                let f = self.master.frameworks().get(&framework_id).map(|f| framework_proto(f, &[]));
+                let f = self
+                    .master
+                    .frameworks()
+                    .get(&framework_id)
+                    .map(|f| framework_proto(f, &[]));
                 json!({"type":"FRAMEWORK_ADDED","framework_added":{"framework": f}})
             }
             OperatorEvent::FrameworkUpdated { framework_id } => {
-                let f = self.master.frameworks().get(&framework_id).map(|f| framework_proto(f, &[]));
+                let f = self
+                    .master
+                    .frameworks()
+                    .get(&framework_id)
+                    .map(|f| framework_proto(f, &[]));
                 json!({"type":"FRAMEWORK_UPDATED","framework_updated":{"framework": f}})
             }
             OperatorEvent::FrameworkRemoved { info } => {

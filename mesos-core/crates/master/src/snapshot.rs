@@ -48,30 +48,34 @@ impl Snapshot {
         let mut role_alloc: BTreeMap<String, (Resources, Resources, Vec<String>)> = BTreeMap::new();
         for fw in master.frameworks().values() {
             for role in fw.roles() {
-                role_alloc.entry(role).or_default().2.push(fw.id().value.clone());
+                role_alloc
+                    .entry(role)
+                    .or_default()
+                    .2
+                    .push(fw.id().value.clone());
             }
             for t in fw.tasks.values() {
                 if t.state.is_terminal() || t.resources_recovered {
                     continue;
                 }
                 let u = used.entry(t.agent_id.clone()).or_default();
-                *u = u.checked_add(&t.resources).unwrap_or_else(|_| u.clone());
+                *u = u.aggregate(&t.resources);
                 let r = role_alloc.entry(t.role.clone()).or_default();
-                r.0 = r.0.checked_add(&t.resources).unwrap_or_else(|_| r.0.clone());
+                r.0 = r.0.aggregate(&t.resources);
             }
             for (agent, execs) in &fw.executors {
                 for ex in execs.values() {
                     let u = used.entry(agent.clone()).or_default();
-                    *u = u.checked_add(&ex.resources).unwrap_or_else(|_| u.clone());
+                    *u = u.aggregate(&ex.resources);
                 }
             }
         }
         let mut offered: BTreeMap<AgentId, Resources> = BTreeMap::new();
         for o in master.offers().values() {
             let e = offered.entry(o.agent_id.clone()).or_default();
-            *e = e.checked_add(&o.resources).unwrap_or_else(|_| e.clone());
+            *e = e.aggregate(&o.resources);
             let r = role_alloc.entry(o.role.clone()).or_default();
-            r.1 = r.1.checked_add(&o.resources).unwrap_or_else(|_| r.1.clone());
+            r.1 = r.1.aggregate(&o.resources);
         }
         let agents = master
             .agents()

@@ -61,7 +61,9 @@ impl Call {
             CallType::Subscribe if call.subscribe.is_none() => {
                 return fail("Expecting 'subscribe' to be present")
             }
-            CallType::Message if call.message.is_none() => return fail("Expecting 'message' to be present"),
+            CallType::Message if call.message.is_none() => {
+                return fail("Expecting 'message' to be present")
+            }
             CallType::Update => {
                 let Some(u) = &call.update else {
                     return fail("Expecting 'update' to be present");
@@ -78,7 +80,9 @@ impl Call {
                 }
                 if let Some(src) = &u.status.source {
                     if src != "SOURCE_EXECUTOR" {
-                        return fail("Received Call from executor with 'source' not SOURCE_EXECUTOR");
+                        return fail(
+                            "Received Call from executor with 'source' not SOURCE_EXECUTOR",
+                        );
                     }
                 }
                 if let Some(e) = &u.status.executor_id {
@@ -161,7 +165,10 @@ mod tests {
             serde_json::to_value(&e).unwrap(),
             serde_json::json!({"type":"KILL","kill":{"task_id":{"value":"t"}}})
         );
-        assert_eq!(serde_json::to_value(Event::Shutdown).unwrap(), serde_json::json!({"type":"SHUTDOWN"}));
+        assert_eq!(
+            serde_json::to_value(Event::Shutdown).unwrap(),
+            serde_json::json!({"type":"SHUTDOWN"})
+        );
     }
 
     #[test]

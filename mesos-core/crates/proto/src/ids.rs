@@ -65,14 +65,20 @@ pub fn validate_role(role: &str) -> Result<(), String> {
         return Err("Empty role name is invalid".into());
     }
     if role.starts_with('/') || role.ends_with('/') || role.contains("//") {
-        return Err(format!("Role '{role}' cannot start or end with '/' or contain '//'"));
+        return Err(format!(
+            "Role '{role}' cannot start or end with '/' or contain '//'"
+        ));
     }
     for part in role.split('/') {
         if part == "." || part == ".." || part == "*" {
-            return Err(format!("Role '{role}' cannot have '.', '..' or '*' as a path component"));
+            return Err(format!(
+                "Role '{role}' cannot have '.', '..' or '*' as a path component"
+            ));
         }
         if part.starts_with('-') {
-            return Err(format!("Role '{role}' cannot have a component starting with '-'"));
+            return Err(format!(
+                "Role '{role}' cannot have a component starting with '-'"
+            ));
         }
         if part.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("Role '{role}' cannot contain whitespace"));

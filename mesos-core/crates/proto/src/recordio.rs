@@ -61,7 +61,10 @@ mod tests {
     fn decodes_the_doc_example() {
         let mut d = Decoder::new();
         let recs = d.feed(b"5\nhello20\n{\"type\":\"HEARTBEAT\"}").unwrap();
-        assert_eq!(recs, vec![b"hello".to_vec(), b"{\"type\":\"HEARTBEAT\"}".to_vec()]);
+        assert_eq!(
+            recs,
+            vec![b"hello".to_vec(), b"{\"type\":\"HEARTBEAT\"}".to_vec()]
+        );
     }
 
     #[test]

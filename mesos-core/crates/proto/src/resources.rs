@@ -162,7 +162,11 @@ impl Resources {
         self
     }
     pub fn with_ranges(mut self, name: &str, ranges: RangeSet) -> Self {
-        let merged = self.ranges.get(name).map(|r| r.union(&ranges)).unwrap_or(ranges);
+        let merged = self
+            .ranges
+            .get(name)
+            .map(|r| r.union(&ranges))
+            .unwrap_or(ranges);
         if !merged.is_empty() {
             self.ranges.insert(name.to_string(), merged);
         }
@@ -186,7 +190,10 @@ impl Resources {
 
     /// Whether every quantity of `other` is available in `self`.
     pub fn contains(&self, other: &Resources) -> bool {
-        other.scalars.iter().all(|(k, v)| self.scalar_milli(k) >= *v)
+        other
+            .scalars
+            .iter()
+            .all(|(k, v)| self.scalar_milli(k) >= *v)
             && other
                 .ranges
                 .iter()
@@ -223,6 +230,32 @@ impl Resources {
             cur.extend(s.iter().cloned());
         }
         Ok(out)
+    }
+
+    /// Totals across agents: scalars add up, ranges and sets are merged. Unlike
+    /// [`checked_add`](Self::checked_add) it never fails, since the same port on two
+    /// agents is two different resources.
+    pub fn aggregate(&self, other: &Resources) -> Resources {
+        let mut out = self.clone();
+        for (k, v) in &other.scalars {
+            let e = out.scalars.entry(k.clone()).or_insert(0);
+            *e = e.saturating_add(*v);
+        }
+        for (k, r) in &other.ranges {
+            let merged = out
+                .ranges
+                .get(k)
+                .map(|c| c.union(r))
+                .unwrap_or_else(|| r.clone());
+            out.ranges.insert(k.clone(), merged);
+        }
+        for (k, s) in &other.sets {
+            out.sets
+                .entry(k.clone())
+                .or_default()
+                .extend(s.iter().cloned());
+        }
+        out
     }
 
     /// `self - other`, failing when `other` is not contained in `self`.
@@ -277,14 +310,19 @@ impl Resources {
     }
 
     fn from_one(r: &v1::Resource) -> Result<Resources, ResourceError> {
-        let invalid = |m: &str| ResourceError::Invalid(format!("Invalid resource '{}': {m}", r.name));
+        let invalid =
+            |m: &str| ResourceError::Invalid(format!("Invalid resource '{}': {m}", r.name));
         if r.name.is_empty() {
             return Err(ResourceError::Invalid("Empty resource name".into()));
         }
         let mut out = Resources::new();
         match r.kind {
             ValueType::Scalar => {
-                let v = r.scalar.as_ref().ok_or_else(|| invalid("missing scalar"))?.value;
+                let v = r
+                    .scalar
+                    .as_ref()
+                    .ok_or_else(|| invalid("missing scalar"))?
+                    .value;
                 if !v.is_finite() || v < 0.0 {
                     return Err(invalid("scalar must be finite and non-negative"));
                 }
@@ -307,7 +345,8 @@ impl Resources {
             ValueType::Set => {
                 let s = r.set.as_ref().ok_or_else(|| invalid("missing set"))?;
                 if !s.item.is_empty() {
-                    out.sets.insert(r.name.clone(), s.item.iter().cloned().collect());
+                    out.sets
+                        .insert(r.name.clone(), s.item.iter().cloned().collect());
                 }
             }
             ValueType::Text => return Err(invalid("TEXT is not a resource type")),
@@ -366,9 +405,9 @@ impl Resources {
         }
         let mut out = Resources::new();
         for part in t.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part
-                .split_once(':')
-                .ok_or_else(|| ResourceError::Invalid(format!("Bad value for resources '{part}'")))?;
+            let (name, value) = part.split_once(':').ok_or_else(|| {
+                ResourceError::Invalid(format!("Bad value for resources '{part}'"))
+            })?;
             let name = name.trim();
             // Drop an optional `(role)` suffix: every resource is unreserved here.
             let name = name.split('(').next().unwrap_or(name).trim();
@@ -426,9 +465,17 @@ pub fn parse_value(v: &str) -> Result<ParsedValue, ResourceError> {
         let inner = inner.strip_suffix(']').ok_or_else(|| bad("missing ']'"))?;
         let mut pairs = Vec::new();
         for piece in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (b, e) = piece.split_once('-').ok_or_else(|| bad("expected begin-end"))?;
-            let b: u64 = b.trim().parse().map_err(|_| bad("range bound is not a number"))?;
-            let e: u64 = e.trim().parse().map_err(|_| bad("range bound is not a number"))?;
+            let (b, e) = piece
+                .split_once('-')
+                .ok_or_else(|| bad("expected begin-end"))?;
+            let b: u64 = b
+                .trim()
+                .parse()
+                .map_err(|_| bad("range bound is not a number"))?;
+            let e: u64 = e
+                .trim()
+                .parse()
+                .map_err(|_| bad("range bound is not a number"))?;
             if b > e {
                 return Err(bad("range begin is greater than end"));
             }
@@ -462,11 +509,16 @@ mod tests {
 
     #[test]
     fn parses_the_text_flag() {
-        let r = Resources::parse_flag("cpus:4;mem:1024;ports:[31000-32000, 21000-24000];bugs(debug):{a,b}")
-            .unwrap();
+        let r = Resources::parse_flag(
+            "cpus:4;mem:1024;ports:[31000-32000, 21000-24000];bugs(debug):{a,b}",
+        )
+        .unwrap();
         assert_eq!(r.scalar("cpus"), 4.0);
         assert_eq!(r.scalar("mem"), 1024.0);
-        assert_eq!(r.ranges("ports").unwrap().to_string(), "[21000-24000, 31000-32000]");
+        assert_eq!(
+            r.ranges("ports").unwrap().to_string(),
+            "[21000-24000, 31000-32000]"
+        );
         assert_eq!(r.set("bugs").unwrap().len(), 2);
     }
 
@@ -509,14 +561,20 @@ mod tests {
     }
 
     fn arb_resources() -> impl Strategy<Value = Resources> {
-        (0u32..10_000, 0u32..100_000, proptest::collection::vec((0u64..200, 0u64..20), 0..4)).prop_map(
-            |(c, m, ranges)| {
+        (
+            0u32..10_000,
+            0u32..100_000,
+            proptest::collection::vec((0u64..200, 0u64..20), 0..4),
+        )
+            .prop_map(|(c, m, ranges)| {
                 Resources::new()
                     .with_scalar("cpus", c as f64 / 1000.0)
                     .with_scalar("mem", m as f64)
-                    .with_ranges("ports", RangeSet::new(ranges.into_iter().map(|(b, l)| (b, b + l))))
-            },
-        )
+                    .with_ranges(
+                        "ports",
+                        RangeSet::new(ranges.into_iter().map(|(b, l)| (b, b + l))),
+                    )
+            })
     }
 
     proptest! {

@@ -198,11 +198,15 @@ impl Call {
     pub fn parse(body: &[u8]) -> Result<ParsedCall, String> {
         let env: Envelope = serde_json::from_slice(body)
             .map_err(|e| format!("Failed to parse body into Call protobuf: {e}"))?;
-        let kind = env
-            .kind
-            .clone()
-            .ok_or_else(|| "Failed to validate scheduler::Call: Expecting 'type' to be present".to_string())?;
-        let need = |field: &str| format!("Failed to validate scheduler::Call: {}", missing(&kind, field));
+        let kind = env.kind.clone().ok_or_else(|| {
+            "Failed to validate scheduler::Call: Expecting 'type' to be present".to_string()
+        })?;
+        let need = |field: &str| {
+            format!(
+                "Failed to validate scheduler::Call: {}",
+                missing(&kind, field)
+            )
+        };
         macro_rules! payload {
             ($f:ident) => {
                 env.$f.clone().ok_or_else(|| need(stringify!($f)))?
@@ -214,7 +218,9 @@ impl Call {
             "ACCEPT" => Call::Accept(payload!(accept)),
             "DECLINE" => Call::Decline(payload!(decline)),
             "ACCEPT_INVERSE_OFFERS" => Call::AcceptInverseOffers(payload!(accept_inverse_offers)),
-            "DECLINE_INVERSE_OFFERS" => Call::DeclineInverseOffers(payload!(decline_inverse_offers)),
+            "DECLINE_INVERSE_OFFERS" => {
+                Call::DeclineInverseOffers(payload!(decline_inverse_offers))
+            }
             "REVIVE" => Call::Revive(env.revive.clone().unwrap_or_default()),
             "SUPPRESS" => Call::Suppress(env.suppress.clone().unwrap_or_default()),
             "KILL" => Call::Kill(payload!(kill)),
@@ -224,7 +230,9 @@ impl Call {
                 Call::AcknowledgeOperationStatus(payload!(acknowledge_operation_status))
             }
             "RECONCILE" => Call::Reconcile(env.reconcile.clone().unwrap_or_default()),
-            "RECONCILE_OPERATIONS" => Call::ReconcileOperations(env.reconcile_operations.clone().unwrap_or(Value::Null)),
+            "RECONCILE_OPERATIONS" => {
+                Call::ReconcileOperations(env.reconcile_operations.clone().unwrap_or(Value::Null))
+            }
             "MESSAGE" => Call::Message(payload!(message)),
             "REQUEST" => Call::Request(env.request.clone().unwrap_or_default()),
             "UPDATE_FRAMEWORK" => Call::UpdateFramework(payload!(update_framework)),
@@ -256,21 +264,20 @@ impl Call {
             Call::Message(m) => {
                 b64_decode(&m.data).map_err(fail)?;
             }
-            Call::UpdateFramework(u) => {
-                if u.framework_info.id.as_ref() != env.framework_id.as_ref() {
-                    return Err(fail(
-                        "'framework_id' differs from 'update_framework.framework_info.id'".into(),
-                    ));
-                }
+            Call::UpdateFramework(u)
+                if u.framework_info.id.as_ref() != env.framework_id.as_ref() =>
+            {
+                return Err(fail(
+                    "'framework_id' differs from 'update_framework.framework_info.id'".into(),
+                ));
             }
             Call::Accept(a) => {
                 for op in &a.operations {
-                    for t in op
-                        .launch
-                        .iter()
-                        .flat_map(|l| l.task_infos.iter())
-                        .chain(op.launch_group.iter().flat_map(|g| g.task_group.tasks.iter()))
-                    {
+                    for t in op.launch.iter().flat_map(|l| l.task_infos.iter()).chain(
+                        op.launch_group
+                            .iter()
+                            .flat_map(|g| g.task_group.tasks.iter()),
+                    ) {
                         if let Some(d) = &t.data {
                             b64_decode(d).map_err(fail)?;
                         }
@@ -485,11 +492,22 @@ mod tests {
     #[test]
     fn events_use_the_wire_nesting() {
         let e = Event::Offers(Offers { offers: vec![] });
-        assert_eq!(e.to_json(), serde_json::json!({"type":"OFFERS","offers":{"offers":[]}}));
-        let e = Event::Error(ErrorMessage { message: "x".into() });
-        assert_eq!(e.to_json(), serde_json::json!({"type":"ERROR","error":{"message":"x"}}));
+        assert_eq!(
+            e.to_json(),
+            serde_json::json!({"type":"OFFERS","offers":{"offers":[]}})
+        );
+        let e = Event::Error(ErrorMessage {
+            message: "x".into(),
+        });
+        assert_eq!(
+            e.to_json(),
+            serde_json::json!({"type":"ERROR","error":{"message":"x"}})
+        );
         assert_eq!(Event::parse(&e.to_bytes()).unwrap(), e);
-        assert_eq!(Event::Heartbeat.to_json(), serde_json::json!({"type":"HEARTBEAT"}));
+        assert_eq!(
+            Event::Heartbeat.to_json(),
+            serde_json::json!({"type":"HEARTBEAT"})
+        );
     }
 
     #[test]

@@ -111,7 +111,10 @@ impl Resource {
     pub fn ranges(name: &str, ranges: &[(u64, u64)]) -> Self {
         let mut r = Self::bare(name, ValueType::Ranges);
         r.ranges = Some(Ranges {
-            range: ranges.iter().map(|&(begin, end)| Range { begin, end }).collect(),
+            range: ranges
+                .iter()
+                .map(|&(begin, end)| Range { begin, end })
+                .collect(),
         });
         r
     }
@@ -141,7 +144,9 @@ impl Attribute {
     /// The rendering `/master/state` uses: number, `"[a-b, c-d]"`, `"{x, y}"` or text.
     pub fn state_value(&self) -> Value {
         match self.kind {
-            ValueType::Scalar => serde_json::json!(self.scalar.as_ref().map(|s| s.value).unwrap_or(0.0)),
+            ValueType::Scalar => {
+                serde_json::json!(self.scalar.as_ref().map(|s| s.value).unwrap_or(0.0))
+            }
             ValueType::Ranges => {
                 let r = crate::resources::RangeSet::new(
                     self.ranges
@@ -151,10 +156,19 @@ impl Attribute {
                 Value::String(r.to_string())
             }
             ValueType::Set => {
-                let items = self.set.as_ref().map(|s| s.item.join(", ")).unwrap_or_default();
+                let items = self
+                    .set
+                    .as_ref()
+                    .map(|s| s.item.join(", "))
+                    .unwrap_or_default();
                 Value::String(format!("{{{items}}}"))
             }
-            ValueType::Text => Value::String(self.text.as_ref().map(|t| t.value.clone()).unwrap_or_default()),
+            ValueType::Text => Value::String(
+                self.text
+                    .as_ref()
+                    .map(|t| t.value.clone())
+                    .unwrap_or_default(),
+            ),
         }
     }
 }
@@ -183,10 +197,16 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, String> {
             ParsedValue::Ranges(r) => {
                 a.kind = ValueType::Ranges;
                 a.ranges = Some(Ranges {
-                    range: r.ranges().iter().map(|&(begin, end)| Range { begin, end }).collect(),
+                    range: r
+                        .ranges()
+                        .iter()
+                        .map(|&(begin, end)| Range { begin, end })
+                        .collect(),
                 });
             }
-            ParsedValue::Set(_) => return Err(format!("Invalid attribute '{part}': sets are not allowed")),
+            ParsedValue::Set(_) => {
+                return Err(format!("Invalid attribute '{part}': sets are not allowed"))
+            }
             ParsedValue::Text(t) => a.text = Some(Text { value: t }),
         }
         out.push(a);
@@ -484,7 +504,11 @@ pub struct TaskStatus {
     pub agent_id: Option<AgentId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor_id: Option<ExecutorId>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_f64_lenient"
+    )]
     pub timestamp: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
@@ -575,7 +599,11 @@ pub struct Offer {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Filters {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "opt_f64_lenient")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_f64_lenient"
+    )]
     pub refuse_seconds: Option<f64>,
 }
 
@@ -671,7 +699,8 @@ mod tests {
     #[test]
     fn framework_info_writes_defaults_and_reads_strings() {
         let fi: FrameworkInfo =
-            serde_json::from_str(r#"{"user":"a","name":"n","failover_timeout":"100","unknown":1}"#).unwrap();
+            serde_json::from_str(r#"{"user":"a","name":"n","failover_timeout":"100","unknown":1}"#)
+                .unwrap();
         assert_eq!(fi.failover_timeout, 100.0);
         let out = serde_json::to_value(&fi).unwrap();
         assert_eq!(out["checkpoint"], false);
@@ -689,9 +718,13 @@ mod tests {
     #[test]
     fn filters_follow_mesos_defaults() {
         assert_eq!(Filters::effective_refuse_seconds(None), 5.0);
-        let f = Filters { refuse_seconds: Some(-1.0) };
+        let f = Filters {
+            refuse_seconds: Some(-1.0),
+        };
         assert_eq!(Filters::effective_refuse_seconds(Some(&f)), 5.0);
-        let f = Filters { refuse_seconds: Some(1e12) };
+        let f = Filters {
+            refuse_seconds: Some(1e12),
+        };
         assert_eq!(Filters::effective_refuse_seconds(Some(&f)), 365.0 * 86400.0);
     }
 

@@ -6,8 +6,15 @@ use mesos_proto::scheduler::{Failure, Message as FrameworkMessage};
 
 impl Master {
     fn registered_message(&self, agent_id: &AgentId, re: bool) -> MasterToAgent {
-        let (agent_id, master_id, epoch) = (agent_id.clone(), self.master_id().to_string(), self.config.epoch);
-        let (ping_interval_secs, max_missed_pongs) = (self.config.agent_ping_timeout, self.config.max_agent_ping_timeouts);
+        let (agent_id, master_id, epoch) = (
+            agent_id.clone(),
+            self.master_id().to_string(),
+            self.config.epoch,
+        );
+        let (ping_interval_secs, max_missed_pongs) = (
+            self.config.agent_ping_timeout,
+            self.config.max_agent_ping_timeouts,
+        );
         if re {
             MasterToAgent::Reregistered {
                 agent_id,
@@ -27,16 +34,27 @@ impl Master {
         }
     }
 
-    pub(crate) fn agent_connect(&mut self, now: f64, conn: ConnId, reg: Registration, out: &mut Vec<Output>) -> Reply {
+    pub(crate) fn agent_connect(
+        &mut self,
+        now: f64,
+        conn: ConnId,
+        reg: Registration,
+        out: &mut Vec<Output>,
+    ) -> Reply {
         match reg {
-            Registration::Register { agent_info, version } => self.register_agent(now, conn, agent_info, version, out),
+            Registration::Register {
+                agent_info,
+                version,
+            } => self.register_agent(now, conn, agent_info, version, out),
             Registration::Reregister {
                 agent_info,
                 version,
                 tasks,
                 executors,
                 frameworks,
-            } => self.reregister_agent(now, conn, agent_info, version, tasks, executors, frameworks, out),
+            } => self.reregister_agent(
+                now, conn, agent_info, version, tasks, executors, frameworks, out,
+            ),
         }
     }
 
@@ -44,10 +62,18 @@ impl Master {
         if info.hostname.is_empty() {
             return Err("Agent hostname must not be empty".into());
         }
-        Resources::from_wire(&info.resources).map_err(|e| format!("Agent resources are invalid: {e}"))
+        Resources::from_wire(&info.resources)
+            .map_err(|e| format!("Agent resources are invalid: {e}"))
     }
 
-    fn register_agent(&mut self, now: f64, conn: ConnId, mut info: AgentInfo, version: String, out: &mut Vec<Output>) -> Reply {
+    fn register_agent(
+        &mut self,
+        now: f64,
+        conn: ConnId,
+        mut info: AgentInfo,
+        version: String,
+        out: &mut Vec<Output>,
+    ) -> Reply {
         let total = match Self::validate_agent_info(&info) {
             Ok(t) => t,
             Err(e) => {
@@ -106,7 +132,9 @@ impl Master {
         let refuse = |msg: String, out: &mut Vec<Output>| {
             out.push(Output::ToAgent {
                 conn,
-                message: MasterToAgent::Error { message: msg.clone() },
+                message: MasterToAgent::Error {
+                    message: msg.clone(),
+                },
             });
             out.push(Output::CloseAgent { conn });
             Reply::Error(400, msg)
@@ -150,7 +178,9 @@ impl Master {
                 if self.removed_framework_ids.contains(fid) {
                     out.push(Output::ToAgent {
                         conn,
-                        message: MasterToAgent::ShutdownFramework { framework_id: fid.clone() },
+                        message: MasterToAgent::ShutdownFramework {
+                            framework_id: fid.clone(),
+                        },
                     });
                     continue;
                 }
@@ -179,7 +209,11 @@ impl Master {
             .collect();
         let known = previous.map(|p| p.tasks).unwrap_or_default();
         for (fid, tid) in known.difference(&reported) {
-            let Some(task) = self.frameworks.get_mut(fid).and_then(|f| f.tasks.get_mut(tid)) else {
+            let Some(task) = self
+                .frameworks
+                .get_mut(fid)
+                .and_then(|f| f.tasks.get_mut(tid))
+            else {
                 continue;
             };
             if task.state.is_terminal() {
@@ -228,19 +262,22 @@ impl Master {
                 .unwrap_or_else(|| fw.roles().first().cloned().unwrap_or_else(|| "*".into()));
             let resources = Resources::from_wire(&snap.task.resources).unwrap_or_default();
             let executor_id = snap.task.executor.as_ref().map(|e| e.executor_id.clone());
-            let task = fw.tasks.entry(snap.task.task_id.clone()).or_insert_with(|| TaskRecord {
-                info: snap.task.clone(),
-                framework_id: fid.clone(),
-                agent_id: id.clone(),
-                executor_id,
-                role: role.clone(),
-                state: snap.state,
-                resources: resources.clone(),
-                statuses: snap.status.clone().into_iter().collect(),
-                unacked_uuid: None,
-                resources_recovered: false,
-                unreachable_time: None,
-            });
+            let task = fw
+                .tasks
+                .entry(snap.task.task_id.clone())
+                .or_insert_with(|| TaskRecord {
+                    info: snap.task.clone(),
+                    framework_id: fid.clone(),
+                    agent_id: id.clone(),
+                    executor_id,
+                    role: role.clone(),
+                    state: snap.state,
+                    resources: resources.clone(),
+                    statuses: snap.status.clone().into_iter().collect(),
+                    unacked_uuid: None,
+                    resources_recovered: false,
+                    unreachable_time: None,
+                });
             task.state = snap.state;
             task.unreachable_time = None;
             task.resources_recovered = snap.state.is_terminal();
@@ -259,10 +296,14 @@ impl Master {
             if ex.command_executor || self.removed_framework_ids.contains(&ex.framework_id) {
                 continue;
             }
-            let Some(fw) = self.frameworks.get_mut(&ex.framework_id) else { continue };
+            let Some(fw) = self.frameworks.get_mut(&ex.framework_id) else {
+                continue;
+            };
             let role = fw.roles().first().cloned().unwrap_or_else(|| "*".into());
             let resources = Resources::from_wire(&ex.executor.resources).unwrap_or_default();
-            let e = used.entry((ex.framework_id.clone(), role.clone())).or_default();
+            let e = used
+                .entry((ex.framework_id.clone(), role.clone()))
+                .or_default();
             *e = e.checked_add(&resources).unwrap_or_else(|_| e.clone());
             fw.executors.entry(id.clone()).or_default().insert(
                 ex.executor.executor_id.clone(),
@@ -287,7 +328,12 @@ impl Master {
         Reply::StreamOpened
     }
 
-    pub(crate) fn agent_message(&mut self, now: f64, env: mesos_proto::internal::AgentEnvelope, out: &mut Vec<Output>) -> Reply {
+    pub(crate) fn agent_message(
+        &mut self,
+        now: f64,
+        env: mesos_proto::internal::AgentEnvelope,
+        out: &mut Vec<Output>,
+    ) -> Reply {
         let ok = self
             .agents
             .get(&env.agent_id)
@@ -303,9 +349,10 @@ impl Master {
                     a.missed_pongs = 0;
                 }
             }
-            AgentToMaster::StatusUpdate { framework_id, status } => {
-                self.status_update(now, &agent_id, &framework_id, status, out)
-            }
+            AgentToMaster::StatusUpdate {
+                framework_id,
+                status,
+            } => self.status_update(now, &agent_id, &framework_id, status, out),
             AgentToMaster::ExecutorExited {
                 framework_id,
                 executor_id,
@@ -403,7 +450,9 @@ impl Master {
     /// The agent stopped answering: its tasks become TASK_UNREACHABLE (TASK_LOST for
     /// frameworks that are not PARTITION_AWARE), its offers are rescinded.
     pub(crate) fn mark_unreachable(&mut self, now: f64, id: &AgentId, out: &mut Vec<Output>) {
-        let Some(agent) = self.agents.get_mut(id) else { return };
+        let Some(agent) = self.agents.get_mut(id) else {
+            return;
+        };
         let was_active = agent.status == AgentStatus::Active;
         agent.status = AgentStatus::Unreachable { since: now };
         if let Some(conn) = agent.conn.take() {
@@ -425,9 +474,13 @@ impl Master {
             self.allocator.remove_agent(id);
         }
         for (fid, tid) in tasks {
-            let Some(fw) = self.frameworks.get_mut(&fid) else { continue };
+            let Some(fw) = self.frameworks.get_mut(&fid) else {
+                continue;
+            };
             fw.executors.remove(id);
-            let Some(task) = fw.tasks.get_mut(&tid) else { continue };
+            let Some(task) = fw.tasks.get_mut(&tid) else {
+                continue;
+            };
             if task.state.is_terminal() {
                 continue;
             }
@@ -449,6 +502,8 @@ impl Master {
             self.master_update(now, &fid, Some(id.clone()), status, out);
         }
         self.broadcast_agent_failure(id, out);
-        out.push(Output::Operator(OperatorEvent::AgentRemoved { agent_id: id.clone() }));
+        out.push(Output::Operator(OperatorEvent::AgentRemoved {
+            agent_id: id.clone(),
+        }));
     }
 }

@@ -68,7 +68,11 @@ impl Master {
                 self.counters.messages_suppress_offers += 1;
                 self.allocator.suppress(&fid, &r.roles);
                 if let Some(fw) = self.frameworks.get_mut(&fid) {
-                    let roles = if r.roles.is_empty() { fw.roles() } else { r.roles };
+                    let roles = if r.roles.is_empty() {
+                        fw.roles()
+                    } else {
+                        r.roles
+                    };
                     fw.suppressed_roles.extend(roles);
                 }
             }
@@ -110,16 +114,24 @@ impl Master {
     fn validate_framework_info(info: &FrameworkInfo) -> Result<(), String> {
         let multi = info.has_capability("MULTI_ROLE");
         if multi && info.role.is_some() {
-            return Err("'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable".into());
+            return Err(
+                "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"
+                    .into(),
+            );
         }
         if !multi && !info.roles.is_empty() {
-            return Err("'FrameworkInfo.roles' must be empty when the framework is not MULTI_ROLE capable".into());
+            return Err(
+                "'FrameworkInfo.roles' must be empty when the framework is not MULTI_ROLE capable"
+                    .into(),
+            );
         }
         let mut seen = BTreeSet::new();
         for role in info.effective_roles() {
             validate_role(&role)?;
             if !seen.insert(role.clone()) {
-                return Err(format!("'FrameworkInfo.roles' contains duplicate role '{role}'"));
+                return Err(format!(
+                    "'FrameworkInfo.roles' contains duplicate role '{role}'"
+                ));
             }
         }
         if let Some(id) = &info.id {
@@ -145,7 +157,13 @@ impl Master {
         out.push(Output::CloseStream { stream });
     }
 
-    fn subscribe(&mut self, now: f64, stream: StreamId, sub: mesos_proto::scheduler::Subscribe, out: &mut Vec<Output>) {
+    fn subscribe(
+        &mut self,
+        now: f64,
+        stream: StreamId,
+        sub: mesos_proto::scheduler::Subscribe,
+        out: &mut Vec<Output>,
+    ) {
         let mut info = sub.framework_info;
         if let Err(e) = Self::validate_framework_info(&info) {
             return Self::subscribe_error(stream, e, out);
@@ -167,7 +185,8 @@ impl Master {
                 id
             }
             None => {
-                let id = FrameworkId::new(format!("{}-{:04}", self.master_id(), self.next_framework));
+                let id =
+                    FrameworkId::new(format!("{}-{:04}", self.master_id(), self.next_framework));
                 self.next_framework += 1;
                 info.id = Some(id.clone());
                 id
@@ -221,7 +240,9 @@ impl Master {
             let opts = Self::allocator_options(fw);
             self.allocator.update_framework(&id, opts);
             self.allocator.activate_framework(&id);
-            out.push(Output::Operator(OperatorEvent::FrameworkUpdated { framework_id: id.clone() }));
+            out.push(Output::Operator(OperatorEvent::FrameworkUpdated {
+                framework_id: id.clone(),
+            }));
         } else {
             let fw = FrameworkRecord {
                 info: info.clone(),
@@ -239,9 +260,12 @@ impl Master {
                 offers: BTreeSet::new(),
                 executors: BTreeMap::new(),
             };
-            self.allocator.add_framework(id.clone(), Self::allocator_options(&fw));
+            self.allocator
+                .add_framework(id.clone(), Self::allocator_options(&fw));
             self.frameworks.insert(id.clone(), fw);
-            out.push(Output::Operator(OperatorEvent::FrameworkAdded { framework_id: id.clone() }));
+            out.push(Output::Operator(OperatorEvent::FrameworkAdded {
+                framework_id: id.clone(),
+            }));
         }
         self.streams.insert(stream.clone(), id.clone());
         out.push(Output::ToFramework {
@@ -263,7 +287,13 @@ impl Master {
             .map(|t| t.agent_id.clone())
             .collect();
         for agent in agents {
-            self.send_agent(&agent, MasterToAgent::UpdateFramework { framework: info.clone() }, out);
+            self.send_agent(
+                &agent,
+                MasterToAgent::UpdateFramework {
+                    framework: info.clone(),
+                },
+                out,
+            );
         }
         self.request_allocation(now);
     }
@@ -291,7 +321,8 @@ impl Master {
             offers: BTreeSet::new(),
             executors: BTreeMap::new(),
         };
-        self.allocator.add_framework(id.clone(), Self::allocator_options(&fw));
+        self.allocator
+            .add_framework(id.clone(), Self::allocator_options(&fw));
         self.allocator.deactivate_framework(&id);
         self.frameworks.insert(id, fw);
     }
@@ -309,18 +340,27 @@ impl Master {
         }
         let fw = self.frameworks.get(fid).expect("caller checked");
         if fw.info.principal != info.principal {
-            return Reply::Error(403, "Updating 'FrameworkInfo.principal' is unsupported".into());
+            return Reply::Error(
+                403,
+                "Updating 'FrameworkInfo.principal' is unsupported".into(),
+            );
         }
         if fw.info.user != info.user {
             return Reply::Error(400, "Updating 'FrameworkInfo.user' is unsupported".into());
         }
         if fw.info.checkpoint != info.checkpoint {
-            return Reply::Error(400, "Updating 'FrameworkInfo.checkpoint' is unsupported".into());
+            return Reply::Error(
+                400,
+                "Updating 'FrameworkInfo.checkpoint' is unsupported".into(),
+            );
         }
         let roles: BTreeSet<String> = info.effective_roles().into_iter().collect();
         let suppressed: BTreeSet<String> = u.suppressed_roles.into_iter().collect();
         if let Some(bad) = suppressed.iter().find(|r| !roles.contains(*r)) {
-            return Reply::Error(400, format!("Suppressed role '{bad}' is not contained in the list of roles"));
+            return Reply::Error(
+                400,
+                format!("Suppressed role '{bad}' is not contained in the list of roles"),
+            );
         }
         self.persist(RegistryOp::PutFramework(info.clone()), out);
         // Offers made to roles the framework leaves are rescinded.
@@ -338,18 +378,30 @@ impl Master {
         fw.suppressed_roles = suppressed;
         let opts = Self::allocator_options(fw);
         self.allocator.update_framework(fid, opts);
-        out.push(Output::Operator(OperatorEvent::FrameworkUpdated { framework_id: fid.clone() }));
+        out.push(Output::Operator(OperatorEvent::FrameworkUpdated {
+            framework_id: fid.clone(),
+        }));
         let agents: BTreeSet<AgentId> = fw.tasks.values().map(|t| t.agent_id.clone()).collect();
         for agent in agents {
-            self.send_agent(&agent, MasterToAgent::UpdateFramework { framework: info.clone() }, out);
+            self.send_agent(
+                &agent,
+                MasterToAgent::UpdateFramework {
+                    framework: info.clone(),
+                },
+                out,
+            );
         }
         self.request_allocation(now);
         Reply::Ok
     }
 
     pub(crate) fn stream_closed(&mut self, now: f64, stream: &StreamId, out: &mut Vec<Output>) {
-        let Some(fid) = self.streams.remove(stream) else { return };
-        let Some(fw) = self.frameworks.get_mut(&fid) else { return };
+        let Some(fid) = self.streams.remove(stream) else {
+            return;
+        };
+        let Some(fw) = self.frameworks.get_mut(&fid) else {
+            return;
+        };
         if fw.stream.as_ref() != Some(stream) {
             return;
         }
@@ -362,7 +414,9 @@ impl Master {
         for offer in offers {
             self.rescind_offer(now, &offer, false, out);
         }
-        out.push(Output::Operator(OperatorEvent::FrameworkUpdated { framework_id: fid.clone() }));
+        out.push(Output::Operator(OperatorEvent::FrameworkUpdated {
+            framework_id: fid.clone(),
+        }));
         if self.frameworks[&fid].info.failover_timeout <= 0.0 {
             self.remove_framework(now, &fid, out);
         }
@@ -397,7 +451,9 @@ impl Master {
 
     /// Remove a framework: kill its tasks, free its resources, remember it as completed.
     pub(crate) fn remove_framework(&mut self, now: f64, fid: &FrameworkId, out: &mut Vec<Output>) {
-        let Some(mut fw) = self.frameworks.remove(fid) else { return };
+        let Some(mut fw) = self.frameworks.remove(fid) else {
+            return;
+        };
         if let Some(stream) = fw.stream.take() {
             self.streams.remove(&stream);
             out.push(Output::CloseStream { stream });
@@ -437,7 +493,9 @@ impl Master {
         self.allocator.remove_framework(fid);
         self.persist(RegistryOp::RemoveFramework(fid.clone()), out);
         self.removed_framework_ids.insert(fid.clone());
-        out.push(Output::Operator(OperatorEvent::FrameworkRemoved { info: fw.info.clone() }));
+        out.push(Output::Operator(OperatorEvent::FrameworkRemoved {
+            info: fw.info.clone(),
+        }));
         self.completed_frameworks.push_back(fw);
         while self.completed_frameworks.len() > self.config.max_completed_frameworks {
             self.completed_frameworks.pop_front();

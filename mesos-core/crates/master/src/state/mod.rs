@@ -73,13 +73,26 @@ pub enum Input {
         call: Call,
     },
     /// The HTTP connection carrying a scheduler stream closed.
-    StreamClosed { stream: StreamId },
-    AgentConnect { conn: ConnId, registration: Registration },
-    AgentMessage { envelope: AgentEnvelope },
-    AgentDisconnected { conn: ConnId },
+    StreamClosed {
+        stream: StreamId,
+    },
+    AgentConnect {
+        conn: ConnId,
+        registration: Registration,
+    },
+    AgentMessage {
+        envelope: AgentEnvelope,
+    },
+    AgentDisconnected {
+        conn: ConnId,
+    },
     /// Operator teardown (`/master/teardown`, `TEARDOWN` on `/api/v1`).
-    TeardownFramework { framework_id: FrameworkId },
-    UpdateWeights { weights: Vec<(String, f64)> },
+    TeardownFramework {
+        framework_id: FrameworkId,
+    },
+    UpdateWeights {
+        weights: Vec<(String, f64)>,
+    },
 }
 
 /// The synchronous answer to a call.
@@ -99,22 +112,50 @@ pub enum Reply {
 
 #[derive(Clone, Debug)]
 pub enum OperatorEvent {
-    TaskAdded { task: TaskRecord },
-    TaskUpdated { framework_id: FrameworkId, status: TaskStatus, state: TaskState },
-    AgentAdded { agent_id: AgentId },
-    AgentRemoved { agent_id: AgentId },
-    FrameworkAdded { framework_id: FrameworkId },
-    FrameworkUpdated { framework_id: FrameworkId },
-    FrameworkRemoved { info: FrameworkInfo },
+    TaskAdded {
+        task: Box<TaskRecord>,
+    },
+    TaskUpdated {
+        framework_id: FrameworkId,
+        status: TaskStatus,
+        state: TaskState,
+    },
+    AgentAdded {
+        agent_id: AgentId,
+    },
+    AgentRemoved {
+        agent_id: AgentId,
+    },
+    FrameworkAdded {
+        framework_id: FrameworkId,
+    },
+    FrameworkUpdated {
+        framework_id: FrameworkId,
+    },
+    FrameworkRemoved {
+        info: FrameworkInfo,
+    },
 }
 
+// Outputs are consumed right after `handle` returns; boxing would only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Output {
     Persist(RegistryOp),
-    ToFramework { stream: StreamId, event: Event },
-    CloseStream { stream: StreamId },
-    ToAgent { conn: ConnId, message: MasterToAgent },
-    CloseAgent { conn: ConnId },
+    ToFramework {
+        stream: StreamId,
+        event: Event,
+    },
+    CloseStream {
+        stream: StreamId,
+    },
+    ToAgent {
+        conn: ConnId,
+        message: MasterToAgent,
+    },
+    CloseAgent {
+        conn: ConnId,
+    },
     Operator(OperatorEvent),
 }
 
@@ -180,7 +221,10 @@ pub struct FrameworkRecord {
 
 impl FrameworkRecord {
     pub fn id(&self) -> &FrameworkId {
-        self.info.id.as_ref().expect("registered frameworks have IDs")
+        self.info
+            .id
+            .as_ref()
+            .expect("registered frameworks have IDs")
     }
     pub fn connected(&self) -> bool {
         self.stream.is_some()
@@ -197,8 +241,12 @@ impl FrameworkRecord {
 pub enum AgentStatus {
     Active,
     /// Admitted in the registry, not yet re-registered since this master started.
-    Recovered { deadline: f64 },
-    Unreachable { since: f64 },
+    Recovered {
+        deadline: f64,
+    },
+    Unreachable {
+        since: f64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -356,7 +404,10 @@ impl Master {
                     self.remove_framework(now, &framework_id, &mut out);
                     Reply::Ok
                 } else {
-                    Reply::Error(400, format!("No framework found with specified ID: {framework_id}"))
+                    Reply::Error(
+                        400,
+                        format!("No framework found with specified ID: {framework_id}"),
+                    )
                 }
             }
             Input::UpdateWeights { weights } => {
@@ -367,7 +418,10 @@ impl Master {
                 Reply::Ok
             }
         };
-        Outputs { reply, effects: out }
+        Outputs {
+            reply,
+            effects: out,
+        }
     }
 
     fn tick(&mut self, now: f64, out: &mut Vec<Output>) {
@@ -403,7 +457,12 @@ impl Master {
         }
     }
 
-    pub(crate) fn send_agent(&self, agent: &AgentId, message: MasterToAgent, out: &mut Vec<Output>) -> bool {
+    pub(crate) fn send_agent(
+        &self,
+        agent: &AgentId,
+        message: MasterToAgent,
+        out: &mut Vec<Output>,
+    ) -> bool {
         match self.agents.get(agent).and_then(|a| a.conn) {
             Some(conn) => {
                 out.push(Output::ToAgent { conn, message });

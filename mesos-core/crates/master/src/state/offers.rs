@@ -7,10 +7,15 @@ use mesos_proto::scheduler::{Offers, Rescind};
 impl Master {
     pub(crate) fn allocate(&mut self, now: f64, out: &mut Vec<Output>) {
         self.counters.allocation_runs += 1;
-        let grants = self.allocator.allocate(Duration::from_secs_f64(now.max(0.0)));
+        let grants = self
+            .allocator
+            .allocate(Duration::from_secs_f64(now.max(0.0)));
         let mut by_framework: BTreeMap<FrameworkId, Vec<Offer>> = BTreeMap::new();
         for g in grants {
-            let connected = self.frameworks.get(&g.framework_id).is_some_and(|f| f.connected());
+            let connected = self
+                .frameworks
+                .get(&g.framework_id)
+                .is_some_and(|f| f.connected());
             let agent_ok = self
                 .agents
                 .get(&g.agent_id)
@@ -54,7 +59,9 @@ impl Master {
         let fw = &self.frameworks[&rec.framework_id];
         let multi = fw.info.has_capability("MULTI_ROLE");
         let refinement = fw.info.has_capability("RESERVATION_REFINEMENT");
-        let mut resources = rec.resources.to_wire(if refinement { None } else { Some("*") });
+        let mut resources = rec
+            .resources
+            .to_wire(if refinement { None } else { Some("*") });
         if multi {
             for r in &mut resources {
                 r.allocation_info = Some(AllocationInfo {
@@ -97,8 +104,16 @@ impl Master {
     }
 
     /// Take an offer back: its resources return to the allocator (no filter).
-    pub(crate) fn rescind_offer(&mut self, now: f64, id: &OfferId, notify: bool, out: &mut Vec<Output>) {
-        let Some(offer) = self.offers.remove(id) else { return };
+    pub(crate) fn rescind_offer(
+        &mut self,
+        now: f64,
+        id: &OfferId,
+        notify: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(offer) = self.offers.remove(id) else {
+            return;
+        };
         if let Some(fw) = self.frameworks.get_mut(&offer.framework_id) {
             fw.offers.remove(id);
         }
@@ -113,7 +128,9 @@ impl Master {
         if notify {
             self.send_event(
                 &offer.framework_id,
-                Event::Rescind(Rescind { offer_id: id.clone() }),
+                Event::Rescind(Rescind {
+                    offer_id: id.clone(),
+                }),
                 out,
             );
         }
@@ -166,10 +183,14 @@ impl Master {
                 }
                 Some(o) => {
                     if agent.get_or_insert(o.agent_id.clone()) != &o.agent_id {
-                        error.get_or_insert("Aggregated offers must belong to one single agent".into());
+                        error.get_or_insert(
+                            "Aggregated offers must belong to one single agent".into(),
+                        );
                     }
                     if role.get_or_insert(o.role.clone()) != &o.role {
-                        error.get_or_insert("Aggregated offers must be allocated to the same role".into());
+                        error.get_or_insert(
+                            "Aggregated offers must be allocated to the same role".into(),
+                        );
                     }
                 }
             }
@@ -229,7 +250,13 @@ impl Master {
                 "LAUNCH" => {
                     if op.id.is_some() {
                         for t in launched_tasks(&op) {
-                            self.task_error(now, fid, t, "An operation ID is not allowed on LAUNCH", out);
+                            self.task_error(
+                                now,
+                                fid,
+                                t,
+                                "An operation ID is not allowed on LAUNCH",
+                                out,
+                            );
                         }
                         continue;
                     }
@@ -254,17 +281,21 @@ impl Master {
                         }
                         Err(msg) => {
                             for t in &group.task_group.tasks {
-                                let status = TaskStatus::new(t.task_id.clone(), TaskState::TaskError)
-                                    .with_source("SOURCE_MASTER")
-                                    .with_reason("REASON_TASK_GROUP_INVALID")
-                                    .with_message(msg.clone());
+                                let status =
+                                    TaskStatus::new(t.task_id.clone(), TaskState::TaskError)
+                                        .with_source("SOURCE_MASTER")
+                                        .with_reason("REASON_TASK_GROUP_INVALID")
+                                        .with_message(msg.clone());
                                 self.master_update(now, fid, Some(agent_id.clone()), status, out);
                             }
                         }
                     }
                 }
                 other => {
-                    tracing::warn!(operation = other, "offer operation not supported; its resources are returned");
+                    tracing::warn!(
+                        operation = other,
+                        "offer operation not supported; its resources are returned"
+                    );
                 }
             }
         }
@@ -281,7 +312,14 @@ impl Master {
         }
     }
 
-    fn task_error(&mut self, now: f64, fid: &FrameworkId, task: &TaskInfo, msg: &str, out: &mut Vec<Output>) {
+    fn task_error(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        task: &TaskInfo,
+        msg: &str,
+        out: &mut Vec<Output>,
+    ) {
         let status = TaskStatus::new(task.task_id.clone(), TaskState::TaskError)
             .with_source("SOURCE_MASTER")
             .with_reason("REASON_TASK_INVALID")
@@ -312,7 +350,8 @@ impl Master {
         if task.resources.is_empty() {
             return Err("Task uses no resources".into());
         }
-        let mut needed = Resources::from_wire(&task.resources).map_err(|e| format!("Task uses invalid resources: {e}"))?;
+        let mut needed = Resources::from_wire(&task.resources)
+            .map_err(|e| format!("Task uses invalid resources: {e}"))?;
         match (&task.command, &task.executor) {
             (Some(_), Some(_)) => return Err("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".into()),
             (None, None) => return Err("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".into()),
@@ -385,12 +424,20 @@ impl Master {
             needed = needed.checked_add(&ex).map_err(|e| e.to_string())?;
         }
         if !remaining.contains(&needed) {
-            return Err(format!("Task group uses more resources {needed} than available {remaining}"));
+            return Err(format!(
+                "Task group uses more resources {needed} than available {remaining}"
+            ));
         }
         Ok(needed)
     }
 
-    fn register_executor(&mut self, fid: &FrameworkId, agent: &AgentId, role: &str, mut ex: ExecutorInfo) -> ExecutorInfo {
+    fn register_executor(
+        &mut self,
+        fid: &FrameworkId,
+        agent: &AgentId,
+        role: &str,
+        mut ex: ExecutorInfo,
+    ) -> ExecutorInfo {
         ex.framework_id = Some(fid.clone());
         let fw = self.frameworks.get_mut(fid).expect("caller checked");
         let entry = fw.executors.entry(agent.clone()).or_default();
@@ -409,7 +456,12 @@ impl Master {
         ex
     }
 
-    fn new_task_record(fid: &FrameworkId, agent: &AgentId, role: &str, info: TaskInfo) -> TaskRecord {
+    fn new_task_record(
+        fid: &FrameworkId,
+        agent: &AgentId,
+        role: &str,
+        info: TaskInfo,
+    ) -> TaskRecord {
         TaskRecord {
             resources: Resources::from_wire(&info.resources).unwrap_or_default(),
             executor_id: info.executor.as_ref().map(|e| e.executor_id.clone()),
@@ -425,19 +477,37 @@ impl Master {
         }
     }
 
-    fn launch_task(&mut self, _now: f64, fid: &FrameworkId, agent: &AgentId, role: &str, mut task: TaskInfo, out: &mut Vec<Output>) {
+    fn launch_task(
+        &mut self,
+        _now: f64,
+        fid: &FrameworkId,
+        agent: &AgentId,
+        role: &str,
+        mut task: TaskInfo,
+        out: &mut Vec<Output>,
+    ) {
         self.counters.messages_launch_tasks += 1;
         if let Some(ex) = task.executor.take() {
             task.executor = Some(self.register_executor(fid, agent, role, ex));
         }
         let record = Self::new_task_record(fid, agent, role, task.clone());
         self.add_task_record(record.clone());
-        out.push(Output::Operator(OperatorEvent::TaskAdded { task: record }));
+        out.push(Output::Operator(OperatorEvent::TaskAdded {
+            task: Box::new(record),
+        }));
         let framework = self.frameworks[fid].info.clone();
         self.send_agent(agent, MasterToAgent::RunTask { framework, task }, out);
     }
 
-    fn launch_group(&mut self, _now: f64, fid: &FrameworkId, agent: &AgentId, role: &str, group: LaunchGroup, out: &mut Vec<Output>) {
+    fn launch_group(
+        &mut self,
+        _now: f64,
+        fid: &FrameworkId,
+        agent: &AgentId,
+        role: &str,
+        group: LaunchGroup,
+        out: &mut Vec<Output>,
+    ) {
         self.counters.messages_launch_tasks += 1;
         let executor = self.register_executor(fid, agent, role, group.executor);
         let mut tasks = Vec::new();
@@ -445,7 +515,9 @@ impl Master {
             t.executor = Some(executor.clone());
             let record = Self::new_task_record(fid, agent, role, t.clone());
             self.add_task_record(record.clone());
-            out.push(Output::Operator(OperatorEvent::TaskAdded { task: record }));
+            out.push(Output::Operator(OperatorEvent::TaskAdded {
+                task: Box::new(record),
+            }));
             t.executor = None;
             tasks.push(t);
         }
@@ -463,7 +535,8 @@ impl Master {
 
     pub(crate) fn add_task_record(&mut self, record: TaskRecord) {
         if let Some(a) = self.agents.get_mut(&record.agent_id) {
-            a.tasks.insert((record.framework_id.clone(), record.info.task_id.clone()));
+            a.tasks
+                .insert((record.framework_id.clone(), record.info.task_id.clone()));
         }
         if let Some(fw) = self.frameworks.get_mut(&record.framework_id) {
             fw.tasks.insert(record.info.task_id.clone(), record);
@@ -475,6 +548,10 @@ fn launched_tasks(op: &Operation) -> Vec<&TaskInfo> {
     op.launch
         .iter()
         .flat_map(|l| l.task_infos.iter())
-        .chain(op.launch_group.iter().flat_map(|g| g.task_group.tasks.iter()))
+        .chain(
+            op.launch_group
+                .iter()
+                .flat_map(|g| g.task_group.tasks.iter()),
+        )
         .collect()
 }

@@ -82,7 +82,12 @@ impl Master {
         self.send_event(fid, Event::Update(Update { status: wire }), out);
     }
 
-    pub(crate) fn acknowledge(&mut self, fid: &FrameworkId, ack: Acknowledge, out: &mut Vec<Output>) {
+    pub(crate) fn acknowledge(
+        &mut self,
+        fid: &FrameworkId,
+        ack: Acknowledge,
+        out: &mut Vec<Output>,
+    ) {
         self.send_agent(
             &ack.agent_id,
             MasterToAgent::Acknowledge {
@@ -96,7 +101,9 @@ impl Master {
             .frameworks
             .get(fid)
             .and_then(|fw| fw.tasks.get(&ack.task_id))
-            .is_some_and(|t| t.state.is_terminal() && t.unacked_uuid.as_deref() == Some(ack.uuid.as_str()));
+            .is_some_and(|t| {
+                t.state.is_terminal() && t.unacked_uuid.as_deref() == Some(ack.uuid.as_str())
+            });
         if complete {
             self.complete_task(fid, &ack.task_id);
         }
@@ -104,8 +111,12 @@ impl Master {
 
     /// Move a terminal, acknowledged task to the framework's completed tasks.
     pub(crate) fn complete_task(&mut self, fid: &FrameworkId, task_id: &TaskId) {
-        let Some(fw) = self.frameworks.get_mut(fid) else { return };
-        let Some(task) = fw.tasks.remove(task_id) else { return };
+        let Some(fw) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        let Some(task) = fw.tasks.remove(task_id) else {
+            return;
+        };
         if let Some(a) = self.agents.get_mut(&task.agent_id) {
             a.tasks.remove(&(fid.clone(), task_id.clone()));
         }
@@ -117,7 +128,10 @@ impl Master {
 
     pub(crate) fn kill(&mut self, now: f64, fid: &FrameworkId, k: Kill, out: &mut Vec<Output>) {
         self.counters.messages_kill_task += 1;
-        let known = self.frameworks[fid].tasks.get(&k.task_id).map(|t| t.agent_id.clone());
+        let known = self.frameworks[fid]
+            .tasks
+            .get(&k.task_id)
+            .map(|t| t.agent_id.clone());
         match known {
             Some(agent) => {
                 self.send_agent(
@@ -162,7 +176,13 @@ impl Master {
         s
     }
 
-    pub(crate) fn reconcile(&mut self, now: f64, fid: &FrameworkId, tasks: Vec<ReconcileTask>, out: &mut Vec<Output>) {
+    pub(crate) fn reconcile(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        tasks: Vec<ReconcileTask>,
+        out: &mut Vec<Output>,
+    ) {
         let fw = &self.frameworks[fid];
         let mut replies = Vec::new();
         if tasks.is_empty() {
@@ -191,7 +211,9 @@ impl Master {
                 match &rt.agent_id {
                     Some(agent) => match self.agents.get(agent).map(|a| &a.status) {
                         Some(AgentStatus::Recovered { .. }) => {}
-                        Some(AgentStatus::Active) => replies.push(reason_status(TaskState::TaskGone)),
+                        Some(AgentStatus::Active) => {
+                            replies.push(reason_status(TaskState::TaskGone))
+                        }
                         Some(AgentStatus::Unreachable { since }) => {
                             let mut s = reason_status(TaskState::TaskUnreachable);
                             s.unreachable_time = Some(DurationInfo::from_secs_f64(*since));

@@ -22,7 +22,8 @@ fn master() -> Master {
 }
 
 fn agent_info(id: Option<&str>) -> AgentInfo {
-    let mut info: AgentInfo = serde_json::from_value(json!({"hostname": "agent1", "port": 5051})).unwrap();
+    let mut info: AgentInfo =
+        serde_json::from_value(json!({"hostname": "agent1", "port": 5051})).unwrap();
     info.resources = Resources::parse_flag("cpus:4;mem:4096;disk:1000;ports:[31000-32000]")
         .unwrap()
         .to_wire(None);
@@ -32,7 +33,10 @@ fn agent_info(id: Option<&str>) -> AgentInfo {
 
 fn fw_info(caps: &[&str], failover: f64) -> FrameworkInfo {
     let caps: Vec<_> = caps.iter().map(|c| json!({"type": c})).collect();
-    serde_json::from_value(json!({"user": "u", "name": "fw", "failover_timeout": failover, "capabilities": caps})).unwrap()
+    serde_json::from_value(
+        json!({"user": "u", "name": "fw", "failover_timeout": failover, "capabilities": caps}),
+    )
+    .unwrap()
 }
 
 fn events(out: &Outputs, stream: &str) -> Vec<Event> {
@@ -76,14 +80,20 @@ impl Harness {
                 },
             },
         );
-        assert!(matches!(out.effects[0], Output::Persist(RegistryOp::AdmitAgent(_))), "persist first");
+        assert!(
+            matches!(out.effects[0], Output::Persist(RegistryOp::AdmitAgent(_))),
+            "persist first"
+        );
         let agent = match &agent_msgs(&out)[0] {
             MasterToAgent::Registered { agent_id, .. } => agent_id.clone(),
             other => panic!("{other:?}"),
         };
         assert_eq!(agent.value, "M-S0");
         let out = m.handle(now, subscribe_input("s1", fw_info(caps, 60.0)));
-        assert!(matches!(out.effects[0], Output::Persist(RegistryOp::PutFramework(_))));
+        assert!(matches!(
+            out.effects[0],
+            Output::Persist(RegistryOp::PutFramework(_))
+        ));
         let evs = events(&out, "s1");
         let fid = match &evs[0] {
             Event::Subscribed(s) => s.framework_id.clone(),
@@ -127,7 +137,9 @@ impl Harness {
             "resources": Resources::parse_flag(res).unwrap().to_wire(None),
             "command": {"value": "sleep 10"}
         });
-        let op: Operation = serde_json::from_value(json!({"type": "LAUNCH", "launch": {"task_infos": [task]}})).unwrap();
+        let op: Operation =
+            serde_json::from_value(json!({"type": "LAUNCH", "launch": {"task_infos": [task]}}))
+                .unwrap();
         self.call(Call::Accept(Accept {
             offer_ids: vec![offer.id.clone()],
             operations: vec![op],
@@ -226,7 +238,10 @@ fn launch_status_ack_and_completion() {
     assert_eq!(out.reply, Reply::Accepted);
     let run = agent_msgs(&out);
     assert!(matches!(&run[0], MasterToAgent::RunTask { task, .. } if task.task_id.value == "t1"));
-    assert_eq!(h.m.frameworks[&h.fid].tasks[&TaskId::new("t1")].state, TaskState::TaskStaging);
+    assert_eq!(
+        h.m.frameworks[&h.fid].tasks[&TaskId::new("t1")].state,
+        TaskState::TaskStaging
+    );
 
     let out = h.agent_update("t1", TaskState::TaskRunning);
     let ups = updates(&out);
@@ -241,7 +256,12 @@ fn launch_status_ack_and_completion() {
         h.offers()
     };
     assert_eq!(again.len(), 1);
-    assert_eq!(Resources::from_wire(&again[0].resources).unwrap().scalar("cpus"), 3.0);
+    assert_eq!(
+        Resources::from_wire(&again[0].resources)
+            .unwrap()
+            .scalar("cpus"),
+        3.0
+    );
 
     h.agent_update("t1", TaskState::TaskFinished);
     let out = h.call(Call::Acknowledge(Acknowledge {
@@ -249,7 +269,9 @@ fn launch_status_ack_and_completion() {
         task_id: TaskId::new("t1"),
         uuid: UUID.into(),
     }));
-    assert!(matches!(&agent_msgs(&out)[0], MasterToAgent::Acknowledge { uuid, .. } if uuid == UUID));
+    assert!(
+        matches!(&agent_msgs(&out)[0], MasterToAgent::Acknowledge { uuid, .. } if uuid == UUID)
+    );
     let fw = &h.m.frameworks[&h.fid];
     assert!(fw.tasks.is_empty());
     assert_eq!(fw.completed_tasks.len(), 1);
@@ -366,14 +388,19 @@ fn stream_checks_and_failover() {
             call: Call::Teardown,
         },
     );
-    assert!(matches!(out.reply, Reply::Error(400, ref m) if m.contains("Framework cannot be found")));
+    assert!(
+        matches!(out.reply, Reply::Error(400, ref m) if m.contains("Framework cannot be found"))
+    );
     // A second SUBSCRIBE with the ID fails the first stream over.
     let mut info = fw_info(&[], 60.0);
     info.id = Some(h.fid.clone());
     let out = h.m.handle(h.now, subscribe_input("s2", info));
     let old = events(&out, "s1");
     assert!(matches!(&old[0], Event::Error(e) if e.message == "Framework failed over"));
-    assert!(out.effects.iter().any(|o| matches!(o, Output::CloseStream { stream } if stream == "s1")));
+    assert!(out
+        .effects
+        .iter()
+        .any(|o| matches!(o, Output::CloseStream { stream } if stream == "s1")));
     assert!(matches!(&events(&out, "s2")[0], Event::Subscribed(s) if s.framework_id == h.fid));
     // The old stream is now refused.
     let out = h.call(Call::Teardown);
@@ -385,27 +412,44 @@ fn disconnect_then_failover_timeout_removes_framework() {
     let mut h = Harness::new(&[]);
     let offer = h.offers().remove(0);
     h.launch(&offer, "t1", "cpus:1");
-    h.m.handle(h.now, Input::StreamClosed { stream: "s1".into() });
+    h.m.handle(
+        h.now,
+        Input::StreamClosed {
+            stream: "s1".into(),
+        },
+    );
     let fw = &h.m.frameworks[&h.fid];
     assert!(!fw.connected() && !fw.active);
     // Calls while disconnected: 403.
     assert!(matches!(h.call(Call::Teardown).reply, Reply::Error(403, _)));
     let out = h.tick(30.0);
-    assert!(!agent_msgs(&out).iter().any(|m| matches!(m, MasterToAgent::ShutdownFramework { .. })));
+    assert!(!agent_msgs(&out)
+        .iter()
+        .any(|m| matches!(m, MasterToAgent::ShutdownFramework { .. })));
     let out = h.tick(31.0);
-    assert!(agent_msgs(&out).iter().any(|m| matches!(m, MasterToAgent::ShutdownFramework { .. })));
+    assert!(agent_msgs(&out)
+        .iter()
+        .any(|m| matches!(m, MasterToAgent::ShutdownFramework { .. })));
     assert!(!h.m.frameworks.contains_key(&h.fid));
-    assert!(out.effects.iter().any(|o| matches!(o, Output::Persist(RegistryOp::RemoveFramework(_)))));
+    assert!(out
+        .effects
+        .iter()
+        .any(|o| matches!(o, Output::Persist(RegistryOp::RemoveFramework(_)))));
     // Re-subscribing with the removed ID is refused.
     let mut info = fw_info(&[], 60.0);
     info.id = Some(h.fid.clone());
     let out = h.m.handle(h.now, subscribe_input("s3", info));
-    assert!(matches!(&events(&out, "s3")[0], Event::Error(e) if e.message == "Framework has been removed"));
+    assert!(
+        matches!(&events(&out, "s3")[0], Event::Error(e) if e.message == "Framework has been removed")
+    );
 }
 
 #[test]
 fn lost_agent_makes_tasks_unreachable_or_lost() {
-    for (caps, expected) in [(vec![], TaskState::TaskLost), (vec!["PARTITION_AWARE"], TaskState::TaskUnreachable)] {
+    for (caps, expected) in [
+        (vec![], TaskState::TaskLost),
+        (vec!["PARTITION_AWARE"], TaskState::TaskUnreachable),
+    ] {
         let mut h = Harness::new(&caps);
         let offer = h.offers().remove(0);
         h.launch(&offer, "t1", "cpus:1");
@@ -423,7 +467,9 @@ fn lost_agent_makes_tasks_unreachable_or_lost() {
         let snap = TaskSnapshot {
             framework_id: h.fid.clone(),
             executor_id: ExecutorId::new("t1"),
-            task: h.m.frameworks[&h.fid].tasks[&TaskId::new("t1")].info.clone(),
+            task: h.m.frameworks[&h.fid].tasks[&TaskId::new("t1")]
+                .info
+                .clone(),
             state: TaskState::TaskRunning,
             status: None,
         };
@@ -475,7 +521,9 @@ fn master_restart_recovers_registry_and_waits_for_agents() {
         },
     );
     assert!(events(&out, "n1").is_empty());
-    let task = h.m.frameworks[&h.fid].tasks[&TaskId::new("t1")].info.clone();
+    let task = h.m.frameworks[&h.fid].tasks[&TaskId::new("t1")]
+        .info
+        .clone();
     m2.handle(
         2001.0,
         Input::AgentConnect {
@@ -515,7 +563,12 @@ fn master_restart_recovers_registry_and_waits_for_agents() {
             _ => None,
         })
         .unwrap();
-    assert_eq!(Resources::from_wire(&offer.resources).unwrap().scalar("cpus"), 3.0);
+    assert_eq!(
+        Resources::from_wire(&offer.resources)
+            .unwrap()
+            .scalar("cpus"),
+        3.0
+    );
 }
 
 fn updates_on(out: &Outputs, stream: &str) -> Vec<TaskStatus> {
@@ -554,7 +607,9 @@ fn offer_timeout_rescinds() {
     m.handle(0.0, subscribe_input("s", fw_info(&[], 0.0)));
     m.handle(1.0, Input::Tick);
     let out = m.handle(12.0, Input::Tick);
-    assert!(events(&out, "s").iter().any(|e| matches!(e, Event::Rescind(_))));
+    assert!(events(&out, "s")
+        .iter()
+        .any(|e| matches!(e, Event::Rescind(_))));
 }
 
 #[test]

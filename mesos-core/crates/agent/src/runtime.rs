@@ -1,0 +1,578 @@
+//! The imperative shell: owns the state machine behind a mutex, applies its outputs
+//! (checkpoint writes, messages, process launches), and runs the master connection, the
+//! timer and the HTTP server.
+
+use crate::agent::Agent;
+use crate::checkpoint::Checkpoint;
+use crate::containerizer::{pid_alive, ContainerSpec, Containerizer, ProcessContainerizer};
+use crate::flags::{self, AgentFlags};
+use crate::state::*;
+use crate::view::ViewContext;
+use mesos_proto::executor::Event;
+use mesos_proto::internal::{AgentEnvelope, AgentToMaster, MasterToAgent};
+use mesos_proto::recordio;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// How often the state machine is ticked (retries, timeouts).
+const TICK: Duration = Duration::from_millis(100);
+
+pub(crate) struct Core {
+    pub agent: Agent,
+    checkpoint: Checkpoint,
+    pub streams: HashMap<u64, mpsc::UnboundedSender<Event>>,
+}
+
+pub(crate) struct Shared {
+    core: Mutex<Core>,
+    pub view: Mutex<ViewContext>,
+    pub work_dir: PathBuf,
+    pub heartbeat: Duration,
+    containerizer: Arc<dyn Containerizer>,
+    launcher_dir: PathBuf,
+    master_url: String,
+    backoff_factor: Duration,
+    master_tx: mpsc::UnboundedSender<AgentToMaster>,
+    reconnect: watch::Sender<u64>,
+    next_conn: AtomicU64,
+    stopped: AtomicBool,
+    background: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Wall-clock time since the Unix epoch (the state machine's `now`).
+pub fn wall_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+enum Action {
+    Launch(Box<LaunchRequest>),
+    Destroy(mesos_proto::ids::ContainerId),
+    Watch(mesos_proto::ids::ContainerId, u32),
+}
+
+impl Shared {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    pub fn new_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Feed one input to the state machine and carry out its outputs. Returns the reply to
+    /// an executor call, if the input produced one.
+    pub fn dispatch(self: &Arc<Self>, input: Input) -> Option<Result<(), (u16, String)>> {
+        if self.stopped() {
+            return Some(Err((503, "Agent is shutting down".into())));
+        }
+        let mut reply = None;
+        let mut actions = Vec::new();
+        {
+            let mut core = self.lock();
+            let outputs = core.agent.handle(wall_now(), input);
+            for o in outputs {
+                match o {
+                    Output::Checkpoint(op) => {
+                        if let Err(e) = core.checkpoint.apply(&op) {
+                            tracing::error!("Failed to checkpoint: {e}");
+                        }
+                    }
+                    Output::ToMaster(m) => {
+                        let _ = self.master_tx.send(m);
+                    }
+                    Output::ToExecutor { conn, event } => {
+                        if let Some(tx) = core.streams.get(&conn) {
+                            let _ = tx.send(event);
+                        }
+                    }
+                    Output::CloseExecutorStream { conn } => {
+                        core.streams.remove(&conn);
+                    }
+                    Output::Reply(r) => reply = Some(r),
+                    Output::Launch(req) => actions.push(Action::Launch(req)),
+                    Output::Destroy { container_id } => actions.push(Action::Destroy(container_id)),
+                    Output::Watch { container_id, pid } => {
+                        actions.push(Action::Watch(container_id, pid))
+                    }
+                    Output::Reconnect => {
+                        self.reconnect.send_modify(|g| *g += 1);
+                    }
+                }
+            }
+        }
+        if !actions.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            for a in actions {
+                self.run_action(a);
+            }
+        }
+        reply
+    }
+
+    fn spawn_bg(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let h = tokio::spawn(fut);
+        let mut bg = self.background.lock().unwrap_or_else(|p| p.into_inner());
+        bg.retain(|h| !h.is_finished());
+        bg.push(h);
+    }
+
+    fn run_action(self: &Arc<Self>, a: Action) {
+        let me = self.clone();
+        match a {
+            Action::Launch(req) => self.spawn_bg(async move {
+                let cid = req.container_id.clone();
+                let spec = match me.container_spec(&req) {
+                    Ok(s) => s,
+                    Err(message) => {
+                        me.dispatch(Input::ContainerLaunchFailed {
+                            container_id: cid,
+                            message,
+                        });
+                        return;
+                    }
+                };
+                match me.containerizer.launch(spec).await {
+                    Ok(pid) => {
+                        tracing::info!(
+                            "Launched executor '{}' (container {cid}, pid {pid})",
+                            req.executor_id
+                        );
+                        me.dispatch(Input::ContainerLaunched {
+                            container_id: cid.clone(),
+                            pid,
+                        });
+                        let status = me.containerizer.wait(cid.clone()).await;
+                        me.dispatch(Input::ContainerExited {
+                            container_id: cid,
+                            status,
+                        });
+                    }
+                    Err(message) => {
+                        tracing::warn!(
+                            "Failed to launch executor '{}': {message}",
+                            req.executor_id
+                        );
+                        me.dispatch(Input::ContainerLaunchFailed {
+                            container_id: cid,
+                            message,
+                        });
+                    }
+                }
+            }),
+            Action::Destroy(cid) => {
+                let me2 = me.clone();
+                tokio::spawn(async move { me2.containerizer.destroy(cid).await });
+            }
+            Action::Watch(cid, pid) => self.spawn_bg(async move {
+                me.containerizer.recover(cid.clone(), pid).await;
+                let status = me.containerizer.wait(cid.clone()).await;
+                me.dispatch(Input::ContainerExited {
+                    container_id: cid,
+                    status,
+                });
+            }),
+        }
+    }
+
+    /// Resolve what to run for an executor.
+    fn container_spec(&self, req: &LaunchRequest) -> Result<ContainerSpec, String> {
+        let mut env = req.env.clone();
+        let command = req.executor_info.command.clone();
+        if let Some(vars) = command.as_ref().and_then(|c| c.environment.as_ref()) {
+            for v in &vars.variables {
+                if let Some(value) = &v.value {
+                    env.push((v.name.clone(), value.clone()));
+                }
+            }
+        }
+        let mut spec = ContainerSpec {
+            container_id: req.container_id.clone(),
+            sandbox: req.sandbox.clone(),
+            program: PathBuf::new(),
+            arg0: None,
+            args: Vec::new(),
+            env,
+            resources: req.resources.clone(),
+        };
+        if req.command_executor {
+            let bin = self.launcher_dir.join("mesos-executor");
+            if bin.is_file() {
+                spec.program = bin;
+            } else {
+                spec.program = std::env::current_exe()
+                    .map_err(|e| format!("Cannot find the agent binary: {e}"))?;
+                spec.env.push((
+                    crate::executor::EXECUTOR_MODE_ENV.to_string(),
+                    "command".to_string(),
+                ));
+            }
+            spec.args = vec![format!("--launcher_dir={}", self.launcher_dir.display())];
+            return Ok(spec);
+        }
+        let cmd = command.ok_or("ExecutorInfo has no 'command'")?;
+        let value = cmd.value.clone().unwrap_or_default();
+        if cmd.shell {
+            spec.program = PathBuf::from("/bin/sh");
+            spec.args = vec!["-c".into(), value];
+        } else {
+            if value.is_empty() {
+                return Err("ExecutorInfo.command.value is empty".into());
+            }
+            spec.program = PathBuf::from(value);
+            spec.arg0 = cmd.arguments.first().cloned();
+            spec.args = cmd.arguments.iter().skip(1).cloned().collect();
+        }
+        Ok(spec)
+    }
+}
+
+/// A running agent.
+pub struct AgentHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+    server_stop: watch::Sender<bool>,
+    loops: Vec<JoinHandle<()>>,
+}
+
+impl AgentHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The agent ID, once registered (or recovered).
+    pub fn agent_id(&self) -> Option<String> {
+        self.shared
+            .lock()
+            .agent
+            .agent_id
+            .as_ref()
+            .map(|a| a.value.clone())
+    }
+
+    /// Stop the agent. `kill_executors = false` leaves executors running (restart semantics).
+    pub async fn shutdown(self, kill_executors: bool) {
+        let containers: Vec<mesos_proto::ids::ContainerId> = {
+            let mut core = self.shared.lock();
+            core.streams.clear();
+            core.agent
+                .executors
+                .values()
+                .map(|e| e.container_id.clone())
+                .collect()
+        };
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        if kill_executors {
+            for cid in containers {
+                self.shared.containerizer.destroy(cid).await;
+            }
+        }
+        for h in &self.loops {
+            h.abort();
+        }
+        let bg: Vec<JoinHandle<()>> = std::mem::take(
+            &mut *self
+                .shared
+                .background
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for h in bg {
+            h.abort();
+        }
+        let _ = self.server_stop.send(true);
+        let mut server = self.server;
+        if tokio::time::timeout(Duration::from_secs(5), &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+            let _ = server.await;
+        }
+        for h in self.loops {
+            let _ = h.await;
+        }
+    }
+}
+
+/// Bind the HTTP port, recover the checkpoint and connect to the master in the background.
+pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
+    let resolved = flags::resolve(&flags)?;
+    std::fs::create_dir_all(&flags.work_dir)
+        .map_err(|e| format!("Cannot create --work_dir {}: {e}", flags.work_dir.display()))?;
+    let work_dir = flags
+        .work_dir
+        .canonicalize()
+        .map_err(|e| format!("Invalid --work_dir {}: {e}", flags.work_dir.display()))?;
+    let ip: std::net::IpAddr = flags
+        .ip
+        .parse()
+        .map_err(|_| format!("Invalid --ip '{}'", flags.ip))?;
+    let listener = tokio::net::TcpListener::bind((ip, flags.port))
+        .await
+        .map_err(|e| format!("Cannot bind {}:{}: {e}", flags.ip, flags.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let advertise = if ip.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        ip.to_string()
+    };
+    let cfg = AgentConfig {
+        work_dir: work_dir.clone(),
+        hostname: resolved.hostname.clone(),
+        ip: advertise,
+        port: addr.port(),
+        resources: resolved.resources.clone(),
+        attributes: resolved.attributes.clone(),
+        executor_registration_timeout: flags.executor_registration_timeout.0,
+        executor_shutdown_grace_period: flags.executor_shutdown_grace_period.0,
+        status_update_retry_base: flags
+            .status_update_retry_interval
+            .0
+            .max(Duration::from_millis(10)),
+        status_update_retry_max: Duration::from_secs(600),
+        recover_cleanup: flags.recover == "cleanup",
+        command_executor_path: resolved
+            .launcher_dir
+            .join("mesos-executor")
+            .display()
+            .to_string(),
+    };
+    let checkpoint = Checkpoint::open(&work_dir)?;
+    let recovered = checkpoint.load(pid_alive)?;
+    let agent = Agent::new(cfg, rand::random::<u128>(), wall_now());
+    let (master_tx, master_rx) = mpsc::unbounded_channel();
+    let (reconnect, _) = watch::channel(0u64);
+    let mut flag_map = flags.to_map();
+    flag_map.insert("port".into(), addr.port().to_string());
+    let shared = Arc::new(Shared {
+        core: Mutex::new(Core {
+            agent,
+            checkpoint,
+            streams: HashMap::new(),
+        }),
+        view: Mutex::new(ViewContext {
+            flags: flag_map,
+            master_hostname: None,
+        }),
+        work_dir,
+        heartbeat: flags
+            .executor_heartbeat_interval
+            .0
+            .max(Duration::from_millis(100)),
+        containerizer: ProcessContainerizer::new(),
+        launcher_dir: resolved.launcher_dir.clone(),
+        master_url: resolved.master_url.clone(),
+        backoff_factor: flags.registration_backoff_factor.0,
+        master_tx,
+        reconnect,
+        next_conn: AtomicU64::new(1),
+        stopped: AtomicBool::new(false),
+        background: Mutex::new(Vec::new()),
+    });
+    shared.dispatch(Input::Recover(recovered));
+
+    let (server_stop, mut stop_rx) = watch::channel(false);
+    let app = crate::http::router(shared.clone());
+    let server = tokio::spawn(async move {
+        let serve =
+            axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            });
+        if let Err(e) = serve.await {
+            tracing::error!("Agent HTTP server failed: {e}");
+        }
+    });
+    let loops = vec![
+        tokio::spawn(tick_loop(shared.clone())),
+        tokio::spawn(master_loop(shared.clone())),
+        tokio::spawn(sender_loop(shared.clone(), master_rx)),
+    ];
+    tracing::info!("Agent listening on {addr}, master {}", resolved.master_url);
+    Ok(AgentHandle {
+        addr,
+        shared,
+        server,
+        server_stop,
+        loops,
+    })
+}
+
+async fn tick_loop(shared: Arc<Shared>) {
+    let mut iv = tokio::time::interval(TICK);
+    iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        iv.tick().await;
+        shared.dispatch(Input::Tick);
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Random backoff in `[0, factor * 2^attempt]`, capped at one minute.
+fn backoff(factor: Duration, attempt: u32) -> Duration {
+    let cap = factor
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(Duration::from_secs(60));
+    cap.mul_f64(rand::random::<f64>())
+}
+
+/// Keep a registered connection to the master: register, read its stream, reconnect.
+async fn master_loop(shared: Arc<Shared>) {
+    let client = http_client();
+    let url = format!("{}/internal/agent/connect", shared.master_url);
+    let mut attempt: u32 = 0;
+    let mut reconnect_rx = shared.reconnect.subscribe();
+    loop {
+        reconnect_rx.borrow_and_update();
+        let registration = shared.lock().agent.registration();
+        let body = serde_json::to_vec(&registration).unwrap_or_default();
+        let resp = client
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        match resp {
+            Ok(r) if r.status().is_success() => {
+                if let Some(h) = r.url().host_str() {
+                    shared
+                        .view
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .master_hostname = Some(h.to_string());
+                }
+                if read_stream(&shared, r, &mut reconnect_rx).await {
+                    attempt = 0;
+                }
+            }
+            Ok(r) => {
+                let code = r.status();
+                let text = r.text().await.unwrap_or_default();
+                tracing::warn!("Master refused the agent connection ({code}): {text}");
+            }
+            Err(e) => tracing::debug!("Cannot reach the master at {url}: {e}"),
+        }
+        shared.dispatch(Input::MasterDisconnected);
+        let wait = backoff(shared.backoff_factor, attempt);
+        attempt = attempt.saturating_add(1);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Read `MasterToAgent` records until the stream ends, fails or a reconnect is requested.
+/// Returns whether the agent got registered on this stream.
+async fn read_stream(
+    shared: &Arc<Shared>,
+    resp: reqwest::Response,
+    reconnect_rx: &mut watch::Receiver<u64>,
+) -> bool {
+    use futures::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let mut decoder = recordio::Decoder::new();
+    let mut registered = false;
+    loop {
+        let chunk = tokio::select! {
+            c = stream.next() => c,
+            _ = reconnect_rx.changed() => {
+                tracing::info!("Reconnecting to the master");
+                return registered;
+            }
+        };
+        let bytes = match chunk {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                tracing::warn!("Master stream failed: {e}");
+                return registered;
+            }
+            None => {
+                tracing::info!("Master closed the agent stream");
+                return registered;
+            }
+        };
+        let records = match decoder.feed(&bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("Bad record from the master: {e}");
+                return registered;
+            }
+        };
+        for rec in records {
+            let msg: MasterToAgent = match serde_json::from_slice(&rec) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!("Ignoring an unparsable master message: {e}");
+                    continue;
+                }
+            };
+            let is_error = matches!(msg, MasterToAgent::Error { .. });
+            match &msg {
+                MasterToAgent::Registered { agent_id, .. }
+                | MasterToAgent::Reregistered { agent_id, .. } => {
+                    tracing::info!("Registered with the master as {agent_id}");
+                    registered = true;
+                }
+                MasterToAgent::Error { message } => {
+                    tracing::warn!(
+                        "Master refused this agent ({message}); registering as a new agent"
+                    );
+                }
+                _ => {}
+            }
+            shared.dispatch(Input::Master(msg));
+            if is_error {
+                reconnect_rx.borrow_and_update();
+                return true;
+            }
+        }
+    }
+}
+
+/// Deliver messages to the master in order; a 409 means "re-register".
+async fn sender_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AgentToMaster>) {
+    let client = http_client();
+    let url = format!("{}/internal/agent/message", shared.master_url);
+    while let Some(message) = rx.recv().await {
+        let Some(agent_id) = shared.lock().agent.agent_id.clone() else {
+            continue;
+        };
+        let body = serde_json::to_vec(&AgentEnvelope { agent_id, message }).unwrap_or_default();
+        let resp = client
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .timeout(Duration::from_secs(15))
+            .body(body)
+            .send()
+            .await;
+        match resp {
+            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
+                let registered = shared.lock().agent.registered;
+                if registered {
+                    shared.dispatch(Input::MasterDisconnected);
+                    shared.reconnect.send_modify(|g| *g += 1);
+                }
+            }
+            Ok(r) if !r.status().is_success() => {
+                tracing::warn!("Master answered {} to an agent message", r.status());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("Cannot deliver a message to the master: {e}"),
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! End-to-end tests of the agent and the command executor against a fake master over
+//! loopback.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures::StreamExt;
+use mesos_agent::{AgentFlags, AgentHandle};
+use mesos_proto::ids::*;
+use mesos_proto::internal::{AgentEnvelope, AgentToMaster, MasterToAgent, Registration};
+use mesos_proto::v1::*;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const AGENT_ID: &str = "M1-S0";
+const WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Fake {
+    stream: Mutex<Option<mpsc::UnboundedSender<MasterToAgent>>>,
+    registrations: Mutex<Vec<Registration>>,
+    messages: Mutex<Vec<AgentToMaster>>,
+    auto_ack: AtomicBool,
+}
+
+impl Fake {
+    fn send(&self, m: MasterToAgent) {
+        let tx = self
+            .stream
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("agent connected");
+        tx.send(m).expect("stream open");
+    }
+    fn updates(&self) -> Vec<TaskStatus> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                AgentToMaster::StatusUpdate { status, .. } => Some(status.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+    fn ack(&self, s: &TaskStatus) {
+        self.send(MasterToAgent::Acknowledge {
+            framework_id: FrameworkId::new("F"),
+            task_id: s.task_id.clone(),
+            uuid: s.uuid.clone().unwrap(),
+        });
+    }
+}
+
+async fn connect(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
+    let reg: Registration = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let first = match &reg {
+        Registration::Register { .. } => MasterToAgent::Registered {
+            agent_id: AgentId::new(AGENT_ID),
+            master_id: "M1".into(),
+            epoch: 1,
+            ping_interval_secs: 15.0,
+            max_missed_pongs: 5,
+        },
+        Registration::Reregister { agent_info, .. } => MasterToAgent::Reregistered {
+            agent_id: agent_info.id.clone().unwrap(),
+            master_id: "M1".into(),
+            epoch: 1,
+            ping_interval_secs: 15.0,
+            max_missed_pongs: 5,
+        },
+    };
+    fake.registrations.lock().unwrap().push(reg);
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(first).unwrap();
+    *fake.stream.lock().unwrap() = Some(tx);
+    let body = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|m| {
+        Ok::<_, std::io::Error>(Bytes::from(mesos_proto::recordio::encode(
+            &serde_json::to_vec(&m).unwrap(),
+        )))
+    });
+    Response::builder()
+        .header("Content-Type", "application/json")
+        .body(Body::from_stream(body))
+        .unwrap()
+}
+
+async fn message(State(fake): State<Arc<Fake>>, body: Bytes) -> StatusCode {
+    let Ok(env) = serde_json::from_slice::<AgentEnvelope>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    if let AgentToMaster::StatusUpdate { status, .. } = &env.message {
+        if fake.auto_ack.load(Ordering::SeqCst) {
+            fake.ack(status);
+        }
+    }
+    fake.messages.lock().unwrap().push(env.message);
+    StatusCode::ACCEPTED
+}
+
+async fn fake_master() -> (Arc<Fake>, SocketAddr) {
+    let fake = Arc::new(Fake::default());
+    let app = Router::new()
+        .route("/internal/agent/connect", post(connect))
+        .route("/internal/agent/message", post(message))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (fake, addr)
+}
+
+fn launcher_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_mesos-executor"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn flags(master: SocketAddr, work_dir: &Path) -> AgentFlags {
+    let mut f = AgentFlags::local(master.to_string(), work_dir.to_path_buf());
+    f.launcher_dir = Some(launcher_dir());
+    f.resources = Some("cpus:2;mem:1024;disk:1024;ports:[31000-31010]".into());
+    f.registration_backoff_factor = "100ms".parse().unwrap();
+    f
+}
+
+fn framework() -> FrameworkInfo {
+    serde_json::from_value(
+        serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F"}, "checkpoint": true}),
+    )
+    .unwrap()
+}
+
+fn run_task(fake: &Fake, id: &str, cmd: &str) {
+    let task: TaskInfo = serde_json::from_value(serde_json::json!({
+        "name": id, "task_id": {"value": id}, "agent_id": {"value": AGENT_ID},
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                      {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31001}]}}],
+        "command": {"value": cmd}
+    }))
+    .unwrap();
+    fake.send(MasterToAgent::RunTask {
+        framework: framework(),
+        task,
+    });
+}
+
+async fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_state(fake: &Fake, task: &str, state: TaskState) -> TaskStatus {
+    wait_until(&format!("{task} {state:?}"), || {
+        fake.updates()
+            .into_iter()
+            .find(|s| s.task_id.value == task && s.state == state)
+    })
+    .await
+}
+
+async fn start_registered(fake: &Fake, f: AgentFlags, n: usize) -> AgentHandle {
+    let agent = mesos_agent::start(f).await.expect("agent starts");
+    wait_until("registration", || {
+        (fake.registrations.lock().unwrap().len() >= n && fake.stream.lock().unwrap().is_some())
+            .then_some(())
+    })
+    .await;
+    // Registered once the agent has an ID.
+    wait_until("agent id", || agent.agent_id()).await;
+    agent
+}
+
+async fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(url).await.unwrap();
+    let code = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_task_runs_to_finished_with_retries_and_files() {
+    let (fake, maddr) = fake_master().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = flags(maddr, dir.path());
+    f.status_update_retry_interval = "500ms".parse().unwrap();
+    let agent = start_registered(&fake, f, 1).await;
+    assert!(matches!(
+        fake.registrations.lock().unwrap()[0],
+        Registration::Register { .. }
+    ));
+
+    run_task(&fake, "t1", "echo hello; echo PORTS=$PORTS; exit 0");
+    let starting = wait_state(&fake, "t1", TaskState::TaskStarting).await;
+    assert_eq!(starting.agent_id, Some(AgentId::new(AGENT_ID)));
+    assert_eq!(starting.executor_id, Some(ExecutorId::new("t1")));
+    assert_eq!(starting.source.as_deref(), Some("SOURCE_EXECUTOR"));
+    // Not acknowledged: resent with the same uuid, and nothing else gets ahead of it.
+    wait_until("a retry", || {
+        (fake
+            .updates()
+            .iter()
+            .filter(|s| s.uuid == starting.uuid)
+            .count()
+            >= 2)
+            .then_some(())
+    })
+    .await;
+    assert!(fake
+        .updates()
+        .iter()
+        .all(|s| s.state == TaskState::TaskStarting));
+    fake.ack(&starting);
+    let running = wait_state(&fake, "t1", TaskState::TaskRunning).await;
+    fake.ack(&running);
+    let finished = wait_state(&fake, "t1", TaskState::TaskFinished).await;
+    assert_eq!(
+        finished.message.as_deref(),
+        Some("Command exited with status 0")
+    );
+    fake.ack(&finished);
+    let order: Vec<TaskState> =
+        fake.updates()
+            .iter()
+            .map(|s| s.state)
+            .fold(Vec::new(), |mut v, s| {
+                if v.last() != Some(&s) {
+                    v.push(s);
+                }
+                v
+            });
+    assert_eq!(
+        order,
+        [
+            TaskState::TaskStarting,
+            TaskState::TaskRunning,
+            TaskState::TaskFinished
+        ]
+    );
+    let uuids: std::collections::BTreeSet<_> = [&starting, &running, &finished]
+        .iter()
+        .map(|s| s.uuid.clone())
+        .collect();
+    assert_eq!(uuids.len(), 3);
+    // The executor exits after its terminal update is acknowledged.
+    wait_until("EXECUTOR_EXITED", || {
+        fake.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| matches!(m, AgentToMaster::ExecutorExited { status: 0, .. }))
+            .then_some(())
+    })
+    .await;
+
+    let base = format!("http://{}", agent.addr());
+    let stdout = dir.path().canonicalize().unwrap().join(format!(
+        "slaves/{AGENT_ID}/frameworks/F/executors/t1/runs/latest/stdout"
+    ));
+    let url = format!("{base}/files/read?path={}&offset=0", stdout.display());
+    let (code, body) = get_json(&url).await;
+    assert_eq!(code, 200, "{body}");
+    let data = body["data"].as_str().unwrap();
+    assert!(data.contains("hello"), "{data}");
+    assert!(data.contains("PORTS=31000,31001"), "{data}");
+    let (code, body) = get_json(&format!("{base}/files/read?path={}", stdout.display())).await;
+    assert_eq!((code, body["data"].as_str()), (200, Some("")));
+    assert_eq!(body["offset"].as_u64().unwrap() as usize, data.len());
+    let (code, _) = get_json(&format!("{base}/files/read?path=/etc/passwd&offset=0")).await;
+    assert_eq!(code, 404);
+    let escape = format!(
+        "{}/../../../../../../../../../etc/passwd",
+        stdout.parent().unwrap().display()
+    );
+    let (code, _) = get_json(&format!("{base}/files/read?path={escape}&offset=0")).await;
+    assert_eq!(code, 404);
+    let (code, _) = get_json(&format!(
+        "{base}/files/read?path={}&offset=abc",
+        stdout.display()
+    ))
+    .await;
+    assert_eq!(code, 400);
+    let (code, listing) = get_json(&format!(
+        "{base}/files/browse?path={}",
+        stdout.parent().unwrap().display()
+    ))
+    .await;
+    assert_eq!(code, 200);
+    assert!(listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["path"].as_str().unwrap().ends_with("/stdout")));
+    let dl = reqwest::get(format!(
+        "{base}/slave(1)/files/download?path={}",
+        stdout.display()
+    ))
+    .await
+    .unwrap();
+    assert!(dl.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    assert!(dl.text().await.unwrap().contains("hello"));
+
+    assert_eq!(
+        reqwest::get(format!("{base}/health"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (code, state) = get_json(&format!("{base}/slave(1)/state")).await;
+    assert_eq!(code, 200);
+    assert_eq!(state["id"], AGENT_ID);
+    assert_eq!(state["resources"]["cpus"], 2.0);
+    assert_eq!(state["resources"]["ports"], "[31000-31010]");
+    let (_, metrics) = get_json(&format!("{base}/metrics/snapshot")).await;
+    assert_eq!(metrics["slave/registered"], 1.0);
+    assert_eq!(metrics["slave/tasks_finished"], 1.0);
+    assert_eq!(metrics["slave/cpus_total"], 2.0);
+
+    // Executor API input checks.
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/api/v1/executor"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = client
+        .post(format!("{base}/api/v1/executor"))
+        .header("Content-Type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = client
+        .post(format!("{base}/api/v1/executor"))
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(r#"{"type":"HEARTBEAT","executor_id":{"value":"x"},"framework_id":{"value":"F"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Unknown executor"));
+    agent.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_task_reports_killed() {
+    let (fake, maddr) = fake_master().await;
+    fake.auto_ack.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    run_task(&fake, "sleeper", "sleep 30");
+    wait_state(&fake, "sleeper", TaskState::TaskRunning).await;
+    let asked = Instant::now();
+    fake.send(MasterToAgent::KillTask {
+        framework_id: FrameworkId::new("F"),
+        task_id: TaskId::new("sleeper"),
+        kill_policy: None,
+    });
+    let killed = wait_state(&fake, "sleeper", TaskState::TaskKilled).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(killed.source.as_deref(), Some("SOURCE_EXECUTOR"));
+    agent.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_zero_exit_fails_the_task() {
+    let (fake, maddr) = fake_master().await;
+    fake.auto_ack.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    run_task(&fake, "bad", "exit 3");
+    let failed = wait_state(&fake, "bad", TaskState::TaskFailed).await;
+    assert_eq!(
+        failed.message.as_deref(),
+        Some("Command exited with status 3")
+    );
+    agent.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_restart_recovers_running_task() {
+    let (fake, maddr) = fake_master().await;
+    fake.auto_ack.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    let port = agent.addr().port();
+    run_task(&fake, "long", "sleep 60");
+    wait_state(&fake, "long", TaskState::TaskRunning).await;
+    // Let the RUNNING acknowledgement land before stopping.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    agent.shutdown(false).await;
+
+    let mut f = flags(maddr, dir.path());
+    f.port = port;
+    let agent = start_registered(&fake, f, 2).await;
+    match &fake.registrations.lock().unwrap()[1] {
+        Registration::Reregister {
+            agent_info, tasks, ..
+        } => {
+            assert_eq!(agent_info.id, Some(AgentId::new(AGENT_ID)));
+            let t = tasks
+                .iter()
+                .find(|t| t.task.task_id.value == "long")
+                .expect("task reported");
+            assert_eq!(t.state, TaskState::TaskRunning);
+        }
+        r => panic!("expected REREGISTER, got {r:?}"),
+    }
+    // The executor re-subscribes to the new agent.
+    let base = format!("http://{}", agent.addr());
+    let start = Instant::now();
+    loop {
+        let (_, m) = get_json(&format!("{base}/metrics/snapshot")).await;
+        if m["slave/executors_running"] == 1.0 {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "executor did not re-subscribe: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fake.send(MasterToAgent::KillTask {
+        framework_id: FrameworkId::new("F"),
+        task_id: TaskId::new("long"),
+        kill_policy: None,
+    });
+    wait_state(&fake, "long", TaskState::TaskKilled).await;
+    agent.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_update_survives_restart() {
+    let (fake, maddr) = fake_master().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    let port = agent.addr().port();
+    run_task(&fake, "p", "sleep 60");
+    let starting = wait_state(&fake, "p", TaskState::TaskStarting).await;
+    // Give the executor time to send RUNNING too (queued behind STARTING).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.shutdown(false).await;
+    let before = fake.updates().len();
+
+    let mut f = flags(maddr, dir.path());
+    f.port = port;
+    let agent = start_registered(&fake, f, 2).await;
+    wait_until("STARTING resent after re-registration", || {
+        (fake.updates()[before..]
+            .iter()
+            .any(|s| s.uuid == starting.uuid))
+        .then_some(())
+    })
+    .await;
+    fake.ack(&starting);
+    let running = wait_state(&fake, "p", TaskState::TaskRunning).await;
+    fake.ack(&running);
+    fake.auto_ack.store(true, Ordering::SeqCst);
+    fake.send(MasterToAgent::KillTask {
+        framework_id: FrameworkId::new("F"),
+        task_id: TaskId::new("p"),
+        kill_policy: None,
+    });
+    wait_state(&fake, "p", TaskState::TaskKilled).await;
+    agent.shutdown(true).await;
+}

@@ -1,0 +1,182 @@
+//! Benchmark workloads (plain code, no assertions). Used by `benches/allocator.rs`.
+//!
+//! `decline_offers` clones Mesos' `HierarchicalAllocator_BENCHMARK_Test.DeclineOffers`:
+//! agents of `cpus:24;mem:4096;disk:4096;ports:[31000-32000]`, each with
+//! `cpus:16;mem:2014;disk:1024` plus 16 port fragments already used by a framework
+//! (round-robin); every offer is declined with a filter of `INT_MAX` seconds (capped at
+//! 365 days by the allocator) and the clock advances one allocation interval per round.
+
+use crate::{Allocator, AllocatorConfig, FrameworkOptions};
+use mesos_proto::ids::{AgentId, FrameworkId};
+use mesos_proto::resources::{RangeSet, Resources};
+use std::time::{Duration, Instant};
+
+/// Figures of one run.
+#[derive(Clone, Debug, Default)]
+pub struct DeclineOffersReport {
+    pub agents: usize,
+    pub frameworks: usize,
+    pub add_frameworks: Duration,
+    pub add_agents: Duration,
+    /// Time of each `allocate()`.
+    pub rounds: Vec<Duration>,
+    /// Offers made by each round.
+    pub offers: Vec<usize>,
+    pub median_ms: f64,
+    pub max_ms: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Mesos' `fragment(range, n)`: `n` single values `begin, begin+2, …` of the range.
+fn fragment(begin: u64, end: u64, n: u64) -> RangeSet {
+    RangeSet::new(
+        (0..n)
+            .map(|i| begin + 2 * i)
+            .filter(|v| *v <= end)
+            .map(|v| (v, v)),
+    )
+}
+
+/// Runs the workload and prints Mesos-style lines to stdout; returns the figures.
+pub fn decline_offers(agents: usize, frameworks: usize, rounds: usize) -> DeclineOffersReport {
+    let frameworks = frameworks.max(1);
+    let config = AllocatorConfig {
+        seed: 42,
+        ..Default::default()
+    };
+    let interval = config.allocation_interval;
+    let mut alloc = Allocator::new(config);
+    println!("Using {agents} agents and {frameworks} frameworks, {rounds} rounds (DeclineOffers)");
+
+    let fw_ids: Vec<FrameworkId> = (0..frameworks)
+        .map(|i| FrameworkId::new(format!("framework-{i}")))
+        .collect();
+    let start = Instant::now();
+    for id in &fw_ids {
+        alloc.add_framework(id.clone(), FrameworkOptions::with_roles(&["*"]));
+    }
+    let add_frameworks = start.elapsed();
+    println!(
+        "Added {frameworks} frameworks in {:.3}ms",
+        ms(add_frameworks)
+    );
+
+    let total = Resources::parse_flag("cpus:24;mem:4096;disk:4096;ports:[31000-32000]")
+        .expect("valid resources");
+    let used = Resources::parse_flag("cpus:16;mem:2014;disk:1024")
+        .expect("valid resources")
+        .with_ranges("ports", fragment(31000, 32000, 16));
+    let agent_ids: Vec<AgentId> = (0..agents)
+        .map(|i| AgentId::new(format!("agent-{i}")))
+        .collect();
+    let start = Instant::now();
+    for (i, id) in agent_ids.iter().enumerate() {
+        let fw = fw_ids[i % frameworks].clone();
+        alloc.add_agent(
+            id.clone(),
+            total.clone(),
+            vec![(fw, "*".to_string(), used.clone())],
+        );
+    }
+    let add_agents = start.elapsed();
+    println!("Added {agents} agents in {:.3}ms", ms(add_agents));
+
+    let refuse = Some(Duration::from_secs(i32::MAX as u64));
+    let mut now = Duration::ZERO;
+    let mut outstanding = Vec::new();
+    let mut declined = 0usize;
+    let mut report = DeclineOffersReport {
+        agents,
+        frameworks,
+        add_frameworks,
+        add_agents,
+        ..Default::default()
+    };
+    for i in 0..rounds {
+        // Permanently decline every offer of the previous round.
+        for g in outstanding.drain(..) {
+            let g: crate::Grant = g;
+            alloc.recover(
+                &g.framework_id,
+                &g.role,
+                &g.agent_id,
+                &g.resources,
+                refuse,
+                now,
+            );
+            declined += 1;
+        }
+        now += interval;
+        let start = Instant::now();
+        let grants = alloc.allocate(now);
+        let took = start.elapsed();
+        println!(
+            "round {i} allocate() took {:.3}ms to make {} offers after filtering {declined} offers",
+            ms(took),
+            grants.len()
+        );
+        report.rounds.push(took);
+        report.offers.push(grants.len());
+        outstanding = grants;
+    }
+
+    let (median, max) = median_max(report.rounds.iter().copied());
+    report.median_ms = median;
+    report.max_ms = max;
+    let busy = report
+        .rounds
+        .iter()
+        .zip(&report.offers)
+        .filter(|(_, n)| **n > 0)
+        .map(|(d, _)| *d);
+    let (busy_median, busy_max) = median_max(busy);
+    let busy_count = report.offers.iter().filter(|n| **n > 0).count();
+    println!(
+        "rounds that made offers ({busy_count}): {busy_median:.3} ms median, {busy_max:.3} ms max"
+    );
+    println!(
+        "W1 DeclineOffers: {agents} agents x {frameworks} frameworks: {:.3} ms per round median, {:.3} ms max (aim 100; Mesos 1.06 s)",
+        report.median_ms, report.max_ms
+    );
+    report
+}
+
+fn median_max(rounds: impl Iterator<Item = Duration>) -> (f64, f64) {
+    let mut sorted: Vec<f64> = rounds.map(ms).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    (median, sorted.last().copied().unwrap_or(0.0))
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+/// Entry point for a bench binary: `AGENTS` (default 10,000), `FRAMEWORKS` (1,000) and
+/// `ROUNDS` (2 × frameworks) from the environment, or `--agents N --frameworks N
+/// --rounds N` on the command line.
+pub fn main_from_env() {
+    let mut agents = env_usize("AGENTS").unwrap_or(10_000);
+    let mut frameworks = env_usize("FRAMEWORKS").unwrap_or(1_000);
+    let mut rounds = env_usize("ROUNDS");
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        let val = args.get(i + 1).and_then(|v| v.parse::<usize>().ok());
+        match (args[i].as_str(), val) {
+            ("--agents", Some(v)) => agents = v,
+            ("--frameworks", Some(v)) => frameworks = v,
+            ("--rounds", Some(v)) => rounds = Some(v),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    let rounds = rounds.unwrap_or(2 * frameworks);
+    decline_offers(agents, frameworks, rounds);
+}

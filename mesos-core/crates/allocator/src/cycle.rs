@@ -1,0 +1,148 @@
+//! One allocation cycle (`__generateOffers`, stage 2; no quota).
+
+use crate::filters::recompute_blocked;
+use crate::sorter::{Key, Node, Tree};
+use crate::{nanos, Agent, Allocator, Grant};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// With at most this many candidates left in a role, pick the minimum key directly
+/// instead of walking the sorted order past blocked frameworks.
+const DIRECT_PICK: u32 = 32;
+
+#[inline]
+fn bit(words: &[u64], i: u32) -> bool {
+    words
+        .get((i / 64) as usize)
+        .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+}
+
+/// The first client of the role, in DRF order, that is in `elig` and not in `blocked`.
+fn pick_unblocked(node: &Node, elig: &[u64], blocked: &[u64]) -> Option<u32> {
+    let word = |i: usize| elig[i] & !blocked.get(i).copied().unwrap_or(0);
+    let count: u32 = (0..elig.len()).map(|i| word(i).count_ones()).sum();
+    if count == 0 {
+        return None;
+    }
+    if count <= DIRECT_PICK {
+        let mut best: Option<&Key> = None;
+        for i in 0..elig.len() {
+            let mut w = word(i);
+            while w != 0 {
+                let slot = (i as u32) * 64 + w.trailing_zeros();
+                w &= w - 1;
+                let k = &node.client(slot).key;
+                if best.is_none_or(|b| k < b) {
+                    best = Some(k);
+                }
+            }
+        }
+        return best.map(|k| k.id);
+    }
+    node.order
+        .iter()
+        .find(|k| bit(elig, k.id) && !bit(blocked, k.id))
+        .map(|k| k.id)
+}
+
+/// The `(role, slot)` that gets this agent's chunk, if any.
+fn find_client(tree: &Tree, agent: &Agent, gpu_only: bool) -> Option<(u32, u32)> {
+    tree.find(&mut |rx, node: &Node| {
+        let blocked = agent.blocked.get(&rx).filter(|b| !b.none());
+        match blocked {
+            None if !gpu_only => node.order.first().map(|k| k.id),
+            _ => {
+                let elig = if gpu_only {
+                    &node.gpu_ok
+                } else {
+                    &node.eligible
+                };
+                pick_unblocked(
+                    node,
+                    elig.words(),
+                    blocked.map(|b| b.words()).unwrap_or(&[]),
+                )
+            }
+        }
+    })
+}
+
+impl Allocator {
+    /// One allocation cycle over all active agents (shuffled with the seeded generator).
+    /// Expired filters are dropped first. Each agent's whole free chunk goes to the first
+    /// eligible framework in DRF order (roles, then frameworks within the role); the
+    /// sorters are updated at once. Granted resources count as allocated.
+    pub fn allocate(&mut self, now: Duration) -> Vec<Grant> {
+        self.expire_filters(nanos(now));
+        if self.tree.dirty {
+            self.tree.rebuild();
+        }
+        let mut grants = Vec::new();
+        if self.tree.node(crate::sorter::ROOT).sub_eligible == 0 {
+            return grants;
+        }
+        let mut order: Vec<u32> = self
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.as_ref().is_some_and(|a| a.active))
+            .map(|(i, _)| i as u32)
+            .collect();
+        self.rng.shuffle(&mut order);
+        let gpu_filter = self.config.filter_gpu_resources;
+        for ax in order {
+            let pick = {
+                let agent = self.agents[ax as usize].as_mut().expect("live agent");
+                if agent.free.is_empty() {
+                    continue;
+                }
+                let allocatable = self.min_alloc.is_empty()
+                    || self.min_alloc.iter().any(|m| agent.free.contains(m));
+                if !allocatable {
+                    continue;
+                }
+                if agent.blocked_for.as_ref() != Some(&agent.free) {
+                    recompute_blocked(agent);
+                }
+                find_client(&self.tree, agent, gpu_filter && agent.has_gpus)
+            };
+            if let Some((rx, slot)) = pick {
+                if let Some(g) = self.grant(ax, rx, slot) {
+                    grants.push(g);
+                }
+            }
+        }
+        grants
+    }
+
+    /// Allocates the agent's whole free chunk to the client.
+    fn grant(&mut self, ax: u32, rx: u32, slot: u32) -> Option<Grant> {
+        let a = self.agents[ax as usize].as_mut().expect("live agent");
+        let chunk = std::mem::take(&mut a.free);
+        let resources = chunk.to_resources(&self.names);
+        self.tree.change_alloc(rx, slot, &chunk.s, true);
+        if a.last_chunk.as_deref() != Some(&chunk) {
+            a.last_chunk = Some(Arc::new(chunk.clone()));
+        }
+        match a.alloc_by.get_mut(&(rx, slot)) {
+            Some(cur) => {
+                let ok = cur.add(&chunk).is_ok();
+                // `free` and the allocations are disjoint by construction.
+                debug_assert!(ok, "free overlaps an allocation");
+            }
+            None => {
+                a.alloc_by.insert((rx, slot), chunk);
+            }
+        }
+        let agent_id = a.id.clone();
+        let c = self.tree.client_mut(rx, slot);
+        c.alloc_agents.insert(ax);
+        let fx = c.fw;
+        Some(Grant {
+            framework_id: self.framework(fx).id.clone(),
+            role: self.tree.node(rx).path.to_string(),
+            agent_id,
+            resources,
+        })
+    }
+}
