@@ -87,31 +87,31 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Every row of a one-column query, parsed from JSON.
+    fn rows<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, String> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| e.to_string())?;
+        let texts = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for text in texts {
+            let text = text.map_err(|e| e.to_string())?;
+            out.push(
+                serde_json::from_str(&text).map_err(|e| format!("corrupt registry row: {e}"))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
 impl Store for SqliteStore {
     fn load(&mut self) -> Result<Registry, String> {
         let mut reg = Registry::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT info FROM agents")
-            .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| e.to_string())?;
-        for row in rows {
-            let info: AgentInfo = serde_json::from_str(&row.map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
+        for info in self.rows::<AgentInfo>("SELECT info FROM agents")? {
             reg.apply(&RegistryOp::AdmitAgent(info));
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT info FROM frameworks")
-            .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| e.to_string())?;
-        for row in rows {
-            let info: FrameworkInfo = serde_json::from_str(&row.map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
+        for info in self.rows::<FrameworkInfo>("SELECT info FROM frameworks")? {
             reg.apply(&RegistryOp::PutFramework(info));
         }
         Ok(reg)

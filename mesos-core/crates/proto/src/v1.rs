@@ -253,6 +253,26 @@ fn f64_or_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Erro
 }
 
 impl FrameworkInfo {
+    /// A framework known only by its ID (e.g. from a task an agent reports before the
+    /// framework itself re-subscribes).
+    pub fn placeholder(id: FrameworkId) -> Self {
+        FrameworkInfo {
+            user: String::new(),
+            name: String::new(),
+            id: Some(id),
+            failover_timeout: 0.0,
+            checkpoint: true,
+            role: None,
+            roles: Vec::new(),
+            hostname: None,
+            principal: None,
+            webui_url: None,
+            capabilities: Vec::new(),
+            labels: None,
+            offer_filters: None,
+        }
+    }
+
     pub fn has_capability(&self, cap: &str) -> bool {
         self.capabilities.iter().any(|c| c.kind == cap)
     }

@@ -237,22 +237,7 @@ impl Master {
             if !self.frameworks.contains_key(&fid) {
                 // The agent did not send the framework's info: keep the task under a
                 // placeholder so reconciliation still answers for it.
-                let info = FrameworkInfo {
-                    user: String::new(),
-                    name: String::new(),
-                    id: Some(fid.clone()),
-                    failover_timeout: 0.0,
-                    checkpoint: true,
-                    role: None,
-                    roles: Vec::new(),
-                    hostname: None,
-                    principal: None,
-                    webui_url: None,
-                    capabilities: Vec::new(),
-                    labels: None,
-                    offer_filters: None,
-                };
-                self.add_recovered_framework(info, now);
+                self.add_recovered_framework(FrameworkInfo::placeholder(fid.clone()), now);
             }
             let fw = self.frameworks.get_mut(&fid).expect("added above");
             let role = fw

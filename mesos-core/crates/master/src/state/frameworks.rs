@@ -244,22 +244,11 @@ impl Master {
                 framework_id: id.clone(),
             }));
         } else {
-            let fw = FrameworkRecord {
-                info: info.clone(),
-                stream: Some(stream.clone()),
-                active: true,
-                recovered: false,
-                registered_time: now,
-                reregistered_time: None,
-                unregistered_time: None,
-                failover_deadline: None,
-                next_heartbeat: now + self.config.heartbeat_interval,
-                suppressed_roles: suppressed,
-                tasks: BTreeMap::new(),
-                completed_tasks: VecDeque::new(),
-                offers: BTreeSet::new(),
-                executors: BTreeMap::new(),
-            };
+            let mut fw = FrameworkRecord::new(info.clone(), now);
+            fw.stream = Some(stream.clone());
+            fw.active = true;
+            fw.next_heartbeat = now + self.config.heartbeat_interval;
+            fw.suppressed_roles = suppressed;
             self.allocator
                 .add_framework(id.clone(), Self::allocator_options(&fw));
             self.frameworks.insert(id.clone(), fw);
@@ -305,22 +294,9 @@ impl Master {
         if self.frameworks.contains_key(&id) || self.removed_framework_ids.contains(&id) {
             return;
         }
-        let fw = FrameworkRecord {
-            failover_deadline: Some(now + info.failover_timeout.max(0.0)),
-            info,
-            stream: None,
-            active: false,
-            recovered: true,
-            registered_time: now,
-            reregistered_time: None,
-            unregistered_time: None,
-            next_heartbeat: now,
-            suppressed_roles: BTreeSet::new(),
-            tasks: BTreeMap::new(),
-            completed_tasks: VecDeque::new(),
-            offers: BTreeSet::new(),
-            executors: BTreeMap::new(),
-        };
+        let mut fw = FrameworkRecord::new(info, now);
+        fw.recovered = true;
+        fw.failover_deadline = Some(now + fw.info.failover_timeout.max(0.0));
         self.allocator
             .add_framework(id.clone(), Self::allocator_options(&fw));
         self.allocator.deactivate_framework(&id);

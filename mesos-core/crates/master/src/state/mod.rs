@@ -220,6 +220,26 @@ pub struct FrameworkRecord {
 }
 
 impl FrameworkRecord {
+    /// A framework that is neither connected nor active yet.
+    pub fn new(info: FrameworkInfo, now: f64) -> Self {
+        FrameworkRecord {
+            info,
+            stream: None,
+            active: false,
+            recovered: false,
+            registered_time: now,
+            reregistered_time: None,
+            unregistered_time: None,
+            failover_deadline: None,
+            next_heartbeat: now,
+            suppressed_roles: BTreeSet::new(),
+            tasks: BTreeMap::new(),
+            completed_tasks: VecDeque::new(),
+            offers: BTreeSet::new(),
+            executors: BTreeMap::new(),
+        }
+    }
+
     pub fn id(&self) -> &FrameworkId {
         self.info
             .id
