@@ -468,29 +468,91 @@ fn second_task_for_custom_executor_reuses_it() {
     assert_eq!(ids, ["a", "b"]);
 }
 
-#[test]
-fn default_executor_task_groups_fail_clearly() {
-    let mut a = registered();
-    let exec: ExecutorInfo = serde_json::from_value(
-        serde_json::json!({"executor_id": {"value": "E"}, "type": "DEFAULT"}),
-    )
+fn run_group(a: &mut Agent, now: Duration, eid: &str, ids: &[&str]) -> Vec<Output> {
+    let exec: ExecutorInfo = serde_json::from_value(serde_json::json!({
+        "executor_id": {"value": eid}, "type": "DEFAULT",
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]
+    }))
     .unwrap();
-    let out = a.handle(
-        t(1),
+    a.handle(
+        now,
         Input::Master(MasterToAgent::RunTaskGroup {
             framework: framework(),
             executor: exec,
-            tasks: vec![command_task("g1", "x"), command_task("g2", "y")],
+            tasks: ids.iter().map(|id| command_task(id, "sleep 10")).collect(),
+        }),
+    )
+}
+
+fn launched_groups(ev: &[Event]) -> Vec<Vec<String>> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::LaunchGroup { launch_group } => Some(
+                launch_group
+                    .task_group
+                    .tasks
+                    .iter()
+                    .map(|t| t.task_id.value.clone())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn default_executor_task_groups_launch_the_default_executor() {
+    let mut a = registered();
+    let out = run_group(&mut a, t(1), "E", &["g1", "g2"]);
+    assert!(sent_updates(&out).is_empty());
+    let l = launch_of(&out);
+    assert!(!l.command_executor);
+    assert!(crate::executors::is_default_executor(&l.executor_info));
+    assert_eq!(l.executor_info.kind.as_deref(), Some("DEFAULT"));
+    let cmd = l.executor_info.command.clone().expect("command filled in");
+    assert_eq!(
+        cmd.value.as_deref(),
+        Some("/usr/libexec/mesos/mesos-default-executor")
+    );
+    assert_eq!(cmd.arguments[1], "--launcher_dir=/usr/libexec/mesos");
+    // Executor plus both tasks.
+    assert!((l.resources.scalar("cpus") - 2.1).abs() < 1e-9);
+    let env: std::collections::HashMap<_, _> = l.env.iter().cloned().collect();
+    assert!(!env.contains_key("MESOS_HTTP_COMMAND_EXECUTOR"));
+    // The group is delivered as one LAUNCH_GROUP on subscription.
+    let ev = events(&subscribe(&mut a, t(2), "E", 3));
+    assert_eq!(launched_groups(&ev), [vec!["g1", "g2"]]);
+    // A second group goes to the same, running executor.
+    let out = run_group(&mut a, t(3), "E", &["h1", "h2"]);
+    assert!(!out.iter().any(|o| matches!(o, Output::Launch(_))));
+    assert_eq!(launched_groups(&events(&out)), [vec!["h1", "h2"]]);
+    // `/state` lists the group's tasks under the executor.
+    let state = a.state_json(t(4), &Default::default());
+    let tasks = &state["frameworks"][0]["executors"][0]["tasks"];
+    assert_eq!(tasks.as_array().unwrap().len(), 4, "{state}");
+    assert_eq!(tasks[0]["executor_id"], "E");
+}
+
+#[test]
+fn killing_a_queued_group_task_kills_its_group() {
+    let mut a = registered();
+    run_group(&mut a, t(1), "E", &["g1", "g2"]);
+    let out = a.handle(
+        t(2),
+        Input::Master(MasterToAgent::KillTask {
+            framework_id: FrameworkId::new("F"),
+            task_id: TaskId::new("g1"),
+            kill_policy: None,
         }),
     );
+    // The front update of each task goes out right away.
     let s = sent_updates(&out);
-    assert_eq!(s.len(), 2);
-    assert!(s.iter().all(|s| s.state == TaskState::TaskFailed));
-    assert!(s[0]
-        .message
-        .as_deref()
-        .unwrap()
-        .contains("default-executor"));
+    let mut ids: Vec<&str> = s.iter().map(|s| s.task_id.value.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["g1", "g2"]);
+    assert!(s.iter().all(|s| s.state == TaskState::TaskKilled));
+    // No live task is left: the executor is destroyed.
+    assert!(out.iter().any(|o| matches!(o, Output::Destroy { .. })));
 }
 
 #[test]

@@ -72,6 +72,37 @@ pub fn command_executor_info(
     }
 }
 
+/// Whether an ExecutorInfo asks for the built-in default executor: `type: DEFAULT`, or no
+/// type and no command.
+pub fn is_default_executor(info: &ExecutorInfo) -> bool {
+    match info.kind.as_deref() {
+        Some("DEFAULT") => true,
+        Some(_) => false,
+        None => info.command.is_none(),
+    }
+}
+
+/// Mark a default ExecutorInfo as such and, when it has none, give it the command the agent
+/// runs (`<launcher_dir>/mesos-default-executor --launcher_dir=...`, like Mesos shows it).
+pub fn fill_default_executor_info(info: &mut ExecutorInfo, command_executor_path: &str) {
+    info.kind = Some("DEFAULT".into());
+    if info.command.is_some() {
+        return;
+    }
+    let launcher_dir = std::path::Path::new(command_executor_path)
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let bin = launcher_dir
+        .join("mesos-default-executor")
+        .display()
+        .to_string();
+    let mut command = CommandInfo::shell(bin.clone());
+    command.shell = false;
+    command.arguments = vec![bin, format!("--launcher_dir={}", launcher_dir.display())];
+    info.command = Some(command);
+}
+
 impl Agent {
     pub(crate) fn new_task(
         &mut self,
@@ -121,6 +152,9 @@ impl Agent {
             (Some(e), _) => {
                 let mut e = e.clone();
                 e.framework_id = Some(fw.clone());
+                if is_default_executor(&e) {
+                    fill_default_executor_info(&mut e, &self.cfg_launcher());
+                }
                 (e, false)
             }
             (None, Some(_)) => {
@@ -163,19 +197,9 @@ impl Agent {
         if tasks.is_empty() {
             return;
         }
-        if executor.kind.as_deref() != Some("CUSTOM") {
-            for t in tasks {
-                let k = self.new_task(now, &fw, &executor.executor_id, t, None);
-                self.agent_update(
-                    now,
-                    &k,
-                    TaskState::TaskFailed,
-                    "REASON_EXECUTOR_TERMINATED",
-                    "Task groups with the DEFAULT executor need mesos-default-executor, which this agent does not provide",
-                    out,
-                );
-            }
-            return;
+        if is_default_executor(&executor) {
+            // Run by our default executor (`executor::run_default_executor`).
+            fill_default_executor_info(&mut executor, &self.cfg_launcher());
         }
         executor.framework_id = Some(fw.clone());
         let group = self.next_seq;
@@ -398,14 +422,32 @@ impl Agent {
         t.kill_requested = true;
         let ekey = (key.0.clone(), t.executor_id.clone());
         if !t.launched {
-            self.agent_update(
-                now,
-                &key,
-                TaskState::TaskKilled,
-                "REASON_TASK_KILLED_DURING_LAUNCH",
-                "Task killed before it was delivered to the executor",
-                out,
-            );
+            // Killing one task of a task group kills the whole (queued) group.
+            let group = t.group;
+            let mut keys = vec![key.clone()];
+            if group.is_some() {
+                keys.extend(
+                    self.tasks
+                        .iter()
+                        .filter(|(k, o)| {
+                            **k != key && o.group == group && !o.launched && !o.state.is_terminal()
+                        })
+                        .map(|(k, _)| k.clone()),
+                );
+            }
+            for k in keys {
+                if let Some(o) = self.tasks.get_mut(&k) {
+                    o.kill_requested = true;
+                }
+                self.agent_update(
+                    now,
+                    &k,
+                    TaskState::TaskKilled,
+                    "REASON_TASK_KILLED_DURING_LAUNCH",
+                    "Task killed before it was delivered to the executor",
+                    out,
+                );
+            }
             if !self.executor_has_live_tasks(&ekey) {
                 self.shutdown_executor(now, &ekey, out);
             }

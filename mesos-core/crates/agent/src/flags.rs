@@ -144,6 +144,10 @@ pub struct AgentFlags {
         default_value = "30secs"
     )]
     pub executor_heartbeat_interval: MesosDuration,
+    /// Isolators: `cgroups/cpu,cgroups/mem` (cgroup limits) or `posix/cpu,posix/mem` (none).
+    /// Default: the cgroups ones when cgroups are usable (root, writable /sys/fs/cgroup).
+    #[arg(long, env = "MESOS_ISOLATION")]
+    pub isolation: Option<String>,
 }
 
 impl AgentFlags {
@@ -165,6 +169,7 @@ impl AgentFlags {
             registration_backoff_factor: MesosDuration(Duration::from_secs(1)),
             status_update_retry_interval: MesosDuration(Duration::from_secs(10)),
             executor_heartbeat_interval: MesosDuration(Duration::from_secs(30)),
+            isolation: None,
         }
     }
 
@@ -197,6 +202,9 @@ impl AgentFlags {
             self.executor_shutdown_grace_period.to_string(),
         );
         m.insert("recover".into(), self.recover.clone());
+        if let Some(i) = &self.isolation {
+            m.insert("isolation".into(), i.clone());
+        }
         m.insert(
             "registration_backoff_factor".into(),
             self.registration_backoff_factor.to_string(),

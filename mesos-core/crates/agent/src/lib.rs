@@ -4,14 +4,16 @@
 //!   (`agent.rs`, `executors.rs`, `status_updates.rs`, `view.rs`, types in `state.rs`).
 //! * Imperative shell: [`runtime`] (master connection, timers, dispatching outputs),
 //!   `http` and `files` (HTTP endpoints), [`checkpoint`] (sqlite), [`containerizer`]
-//!   (process launching and reaping).
-//! * [`executor`]: the built-in command executor (`mesos-executor`).
+//!   (process launching and reaping), [`cgroups`] (cpu/memory limits, OOM detection).
+//! * [`executor`]: the built-in command executor (`mesos-executor`) and default executor
+//!   (`mesos-default-executor`, task groups).
 
 #![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
 pub mod agent;
 #[cfg(test)]
 mod agent_tests;
+pub mod cgroups;
 pub mod checkpoint;
 pub mod containerizer;
 pub mod executor;

@@ -9,6 +9,7 @@ use crate::flags::{self, AgentFlags};
 use crate::state::*;
 use crate::view::ViewContext;
 use mesos_proto::executor::Event;
+use mesos_proto::ids::ContainerId;
 use mesos_proto::internal::{AgentEnvelope, AgentToMaster, MasterToAgent};
 use mesos_proto::recordio;
 use std::collections::HashMap;
@@ -22,6 +23,8 @@ use tokio::task::JoinHandle;
 
 /// How often the state machine is ticked (retries, timeouts).
 const TICK: Duration = Duration::from_millis(100);
+/// How often a running container is checked for limitations (OOM kills).
+const LIMITATION_POLL: Duration = Duration::from_millis(250);
 
 pub(crate) struct Core {
     pub agent: Agent,
@@ -52,6 +55,12 @@ pub fn wall_now() -> Duration {
         .unwrap_or_default()
 }
 
+/// Whose container limits to refresh after an input.
+enum LimitsTarget {
+    Executor(mesos_proto::ids::FrameworkId, mesos_proto::ids::ExecutorId),
+    Container(ContainerId),
+}
+
 enum Action {
     Launch(Box<LaunchRequest>),
     Destroy(mesos_proto::ids::ContainerId),
@@ -74,6 +83,19 @@ impl Shared {
     /// Feed one input to the state machine and carry out its outputs. Returns the reply to
     /// an executor call, if the input produced one.
     pub fn dispatch(self: &Arc<Self>, input: Input) -> Option<Result<(), (u16, String)>> {
+        let refresh = self.limits_before(&input);
+        let reply = self.dispatch_with(move |agent, now| agent.handle(now, input));
+        if let Some(target) = refresh {
+            self.refresh_limits(target);
+        }
+        reply
+    }
+
+    /// Run one state-machine step and carry out its outputs.
+    fn dispatch_with(
+        self: &Arc<Self>,
+        step: impl FnOnce(&mut Agent, Duration) -> Vec<Output>,
+    ) -> Option<Result<(), (u16, String)>> {
         if self.stopped() {
             return Some(Err((503, "Agent is shutting down".into())));
         }
@@ -81,7 +103,7 @@ impl Shared {
         let mut actions = Vec::new();
         {
             let mut core = self.lock();
-            let outputs = core.agent.handle(wall_now(), input);
+            let outputs = step(&mut core.agent, wall_now());
             for o in outputs {
                 match o {
                     Output::Checkpoint(op) => {
@@ -120,6 +142,114 @@ impl Shared {
         reply
     }
 
+    /// Resource limits around an input. An executor reporting a task terminal may be
+    /// reporting an OOM kill: the limitation is reported first (so the agent's
+    /// `REASON_CONTAINER_LIMITATION_MEMORY` update wins). Returns the executor whose
+    /// container limits to refresh once the input is handled (tasks added or ended).
+    fn limits_before(self: &Arc<Self>, input: &Input) -> Option<LimitsTarget> {
+        use mesos_proto::executor::CallType;
+        match input {
+            Input::Master(MasterToAgent::RunTask { framework, task }) => {
+                Some(LimitsTarget::Executor(
+                    framework.id.clone()?,
+                    task.executor
+                        .as_ref()
+                        .map(|e| e.executor_id.clone())
+                        .unwrap_or_else(|| {
+                            mesos_proto::ids::ExecutorId::new(task.task_id.value.clone())
+                        }),
+                ))
+            }
+            Input::Master(MasterToAgent::RunTaskGroup {
+                framework,
+                executor,
+                ..
+            }) => Some(LimitsTarget::Executor(
+                framework.id.clone()?,
+                executor.executor_id.clone(),
+            )),
+            Input::ContainerLaunched { container_id, .. } => {
+                Some(LimitsTarget::Container(container_id.clone()))
+            }
+            Input::Executor { call, .. } if call.kind == CallType::Update => {
+                let terminal = call
+                    .update
+                    .as_ref()
+                    .is_some_and(|u| u.status.state.is_terminal());
+                if !terminal {
+                    return None;
+                }
+                let cid = self
+                    .lock()
+                    .agent
+                    .executors
+                    .get(&(call.framework_id.clone(), call.executor_id.clone()))
+                    .map(|e| e.container_id.clone())?;
+                self.check_limitation(&cid);
+                Some(LimitsTarget::Container(cid))
+            }
+            _ => None,
+        }
+    }
+
+    /// Apply the limits of the target's container: its executor's resources plus those of its
+    /// non-terminal tasks.
+    fn refresh_limits(&self, target: LimitsTarget) {
+        let found = {
+            let core = self.lock();
+            let cid = match target {
+                LimitsTarget::Container(c) => Some(c),
+                LimitsTarget::Executor(f, e) => core
+                    .agent
+                    .executors
+                    .get(&(f, e))
+                    .map(|e| e.container_id.clone()),
+            };
+            cid.and_then(|c| {
+                crate::containerizer::container_resources(&core.agent, &c).map(|r| (c, r))
+            })
+        };
+        if let Some((cid, resources)) = found {
+            self.containerizer.update(&cid, &resources);
+        }
+    }
+
+    /// Report the container's limitation, if it ran into one: its tasks fail with the
+    /// limitation's reason and the container is destroyed. Returns whether it had one.
+    fn check_limitation(self: &Arc<Self>, cid: &ContainerId) -> bool {
+        let Some(limitation) = self.containerizer.limitation(cid) else {
+            return false;
+        };
+        let known = self.lock().agent.executor_by_container(cid).is_some();
+        if known {
+            tracing::warn!("Container {cid}: {}", limitation.message);
+            self.dispatch_with(|agent, now| {
+                crate::containerizer::limitation_outputs(agent, now, cid, &limitation)
+            });
+        }
+        true
+    }
+
+    /// Wait for the container's exit while watching it for limitations.
+    async fn wait_container(self: &Arc<Self>, cid: ContainerId) -> Option<i32> {
+        let wait = self.containerizer.wait(cid.clone());
+        tokio::pin!(wait);
+        let mut limited = false;
+        loop {
+            tokio::select! {
+                status = &mut wait => {
+                    if !limited {
+                        self.check_limitation(&cid);
+                    }
+                    return status;
+                }
+                _ = tokio::time::sleep(LIMITATION_POLL), if !limited => {
+                    limited = self.check_limitation(&cid);
+                }
+            }
+        }
+    }
+
     fn spawn_bg(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
         let h = tokio::spawn(fut);
         let mut bg = self.background.lock().unwrap_or_else(|p| p.into_inner());
@@ -152,7 +282,7 @@ impl Shared {
                             container_id: cid.clone(),
                             pid,
                         });
-                        let status = me.containerizer.wait(cid.clone()).await;
+                        let status = me.wait_container(cid.clone()).await;
                         me.dispatch(Input::ContainerExited {
                             container_id: cid,
                             status,
@@ -176,7 +306,7 @@ impl Shared {
             }
             Action::Watch(cid, pid) => self.spawn_bg(async move {
                 me.containerizer.recover(cid.clone(), pid).await;
-                let status = me.containerizer.wait(cid.clone()).await;
+                let status = me.wait_container(cid.clone()).await;
                 me.dispatch(Input::ContainerExited {
                     container_id: cid,
                     status,
@@ -205,6 +335,22 @@ impl Shared {
             env,
             resources: req.resources.clone(),
         };
+        if !req.command_executor && crate::executors::is_default_executor(&req.executor_info) {
+            // The default executor (task groups): `mesos-default-executor` if installed, else
+            // `mesos-executor` or this binary in default-executor mode.
+            spec.program = ["mesos-default-executor", "mesos-executor"]
+                .iter()
+                .map(|n| self.launcher_dir.join(n))
+                .find(|b| b.is_file())
+                .map_or_else(std::env::current_exe, Ok)
+                .map_err(|e| format!("Cannot find the agent binary: {e}"))?;
+            spec.env.push((
+                crate::executor::EXECUTOR_MODE_ENV.to_string(),
+                crate::executor::ExecutorMode::Default.as_str().to_string(),
+            ));
+            spec.args = vec![format!("--launcher_dir={}", self.launcher_dir.display())];
+            return Ok(spec);
+        }
         if req.command_executor {
             let bin = self.launcher_dir.join("mesos-executor");
             if bin.is_file() {
@@ -309,6 +455,7 @@ impl AgentHandle {
 /// Bind the HTTP port, recover the checkpoint and connect to the master in the background.
 pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
     let resolved = flags::resolve(&flags)?;
+    let (cgroups, isolation) = crate::cgroups::from_flag(flags.isolation.as_deref())?;
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|e| format!("Cannot create --work_dir {}: {e}", flags.work_dir.display()))?;
     let work_dir = flags
@@ -351,11 +498,20 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
     };
     let checkpoint = Checkpoint::open(&work_dir)?;
     let recovered = checkpoint.load(pid_alive)?;
+    let containerizer = ProcessContainerizer::with_cgroups(cgroups);
+    let live: Vec<ContainerId> = recovered
+        .executors
+        .iter()
+        .filter(|(_, alive)| *alive)
+        .map(|(e, _)| e.container_id.clone())
+        .collect();
+    containerizer.cleanup_unknown(&live);
     let agent = Agent::new(cfg, rand::random::<u128>(), wall_now());
     let (master_tx, master_rx) = mpsc::unbounded_channel();
     let (reconnect, _) = watch::channel(0u64);
     let mut flag_map = flags.to_map();
     flag_map.insert("port".into(), addr.port().to_string());
+    flag_map.insert("isolation".into(), isolation);
     let shared = Arc::new(Shared {
         core: Mutex::new(Core {
             agent,
@@ -371,7 +527,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
             .executor_heartbeat_interval
             .0
             .max(Duration::from_millis(100)),
-        containerizer: ProcessContainerizer::new(),
+        containerizer,
         launcher_dir: resolved.launcher_dir.clone(),
         master_url: resolved.master_url.clone(),
         backoff_factor: flags.registration_backoff_factor.0,
@@ -384,7 +540,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
     shared.dispatch(Input::Recover(recovered));
 
     let (server_stop, mut stop_rx) = watch::channel(false);
-    let app = crate::http::router(shared.clone());
+    let app = crate::http::router(shared.clone()).merge(monitor_router(shared.clone()));
     let server = tokio::spawn(async move {
         let serve =
             axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
@@ -407,6 +563,93 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
         server_stop,
         loops,
     })
+}
+
+/// `/monitor/statistics` (also `.json` and under `/slave(1)`).
+fn monitor_router(shared: Arc<Shared>) -> axum::Router {
+    use axum::routing::get;
+    let mut r = axum::Router::new();
+    for prefix in ["", "/slave(1)"] {
+        for suffix in ["", ".json"] {
+            r = r.route(
+                &format!("{prefix}/monitor/statistics{suffix}"),
+                get(monitor_statistics),
+            );
+        }
+    }
+    r.with_state(shared)
+}
+
+/// One entry per live executor: its limits (from its resources, or read back from its
+/// cgroups when they are enforced) and cgroup usage, as Mesos' `ResourceUsage`.
+async fn monitor_statistics(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let now = wall_now().as_secs_f64();
+    let executors: Vec<(
+        ContainerId,
+        serde_json::Value,
+        Option<mesos_proto::resources::Resources>,
+    )> = {
+        let core = shared.lock();
+        core.agent
+            .executors
+            .values()
+            .filter(|e| e.pid.is_some() && !e.phase.terminating())
+            .map(|e| {
+                let head = serde_json::json!({
+                    "executor_id": e.info.executor_id.value,
+                    "executor_name": e.info.name.clone().unwrap_or_default(),
+                    "framework_id": e.framework_id.value,
+                    "source": e.info.source.clone().unwrap_or_default(),
+                });
+                let res = crate::containerizer::container_resources(&core.agent, &e.container_id);
+                (e.container_id.clone(), head, res)
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (cid, mut entry, res) in executors {
+        let mut stats = serde_json::json!({ "timestamp": now });
+        if let Some(r) = &res {
+            stats["cpus_limit"] = serde_json::json!(r.scalar("cpus"));
+            stats["mem_limit_bytes"] = serde_json::json!((r.scalar("mem") * 1048576.0) as u64);
+        }
+        if let Some(u) = shared.containerizer.usage(&cid) {
+            let fields = [
+                ("cpus_limit", u.cpus_limit.map(serde_json::Value::from)),
+                (
+                    "mem_limit_bytes",
+                    u.mem_limit_bytes.map(serde_json::Value::from),
+                ),
+                (
+                    "mem_rss_bytes",
+                    u.mem_rss_bytes.map(serde_json::Value::from),
+                ),
+                (
+                    "cpus_user_time_secs",
+                    u.cpus_user_time_secs.map(serde_json::Value::from),
+                ),
+                (
+                    "cpus_system_time_secs",
+                    u.cpus_system_time_secs.map(serde_json::Value::from),
+                ),
+            ];
+            for (k, v) in fields {
+                if let Some(v) = v {
+                    stats[k] = v;
+                }
+            }
+        }
+        entry["statistics"] = stats;
+        out.push(entry);
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::Value::Array(out).to_string(),
+    )
+        .into_response()
 }
 
 async fn tick_loop(shared: Arc<Shared>) {

@@ -493,3 +493,195 @@ async fn pending_update_survives_restart() {
     wait_state(&fake, "p", TaskState::TaskKilled).await;
     agent.shutdown(true).await;
 }
+
+// ---- cgroup limits (`--isolation=cgroups/cpu,cgroups/mem`) ----
+
+/// These tests need cgroups; they fail (never skip) where cgroups are not usable.
+fn require_cgroups() -> mesos_agent::cgroups::Cgroups {
+    let all = mesos_agent::cgroups::Isolation {
+        cpu: true,
+        mem: true,
+    };
+    match mesos_agent::cgroups::Cgroups::open(all) {
+        Ok(cg) => cg,
+        Err(e) => panic!(
+            "cgroups are required for this test (run it as root with a writable /sys/fs/cgroup, \
+             cgroup v1 cpu+memory hierarchies or cgroup v2): {e}"
+        ),
+    }
+}
+
+fn cgroup_flags(master: SocketAddr, work_dir: &Path) -> AgentFlags {
+    let mut f = flags(master, work_dir);
+    f.isolation = Some("cgroups/cpu,cgroups/mem".into());
+    f
+}
+
+fn run_task_with(fake: &Fake, id: &str, cmd: &str, cpus: f64, mem: f64) {
+    let task: TaskInfo = serde_json::from_value(serde_json::json!({
+        "name": id, "task_id": {"value": id}, "agent_id": {"value": AGENT_ID},
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+                      {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}],
+        "command": {"value": cmd}
+    }))
+    .unwrap();
+    fake.send(MasterToAgent::RunTask {
+        framework: framework(),
+        task,
+    });
+}
+
+/// The container ID of executor `eid`, from `/state`.
+async fn container_of(base: &str, eid: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let (_, state) = get_json(&format!("{base}/state")).await;
+        let found = state["frameworks"].as_array().and_then(|fws| {
+            fws.iter()
+                .flat_map(|f| f["executors"].as_array().cloned().unwrap_or_default())
+                .find(|e| e["id"] == eid)
+                .and_then(|e| e["container"].as_str().map(str::to_string))
+        });
+        if let Some(c) = found {
+            return c;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no executor '{eid}' in /state: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn read_trim(p: &Path) -> String {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cgroups_carry_the_container_limits_and_go_away() {
+    use mesos_agent::cgroups::Hierarchy;
+    let cg = require_cgroups();
+    let (fake, maddr) = fake_master().await;
+    fake.auto_ack.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_registered(&fake, cgroup_flags(maddr, dir.path()), 1).await;
+    let base = format!("http://{}", agent.addr());
+    let (_, state) = get_json(&format!("{base}/state")).await;
+    assert_eq!(state["flags"]["isolation"], "cgroups/cpu,cgroups/mem");
+
+    // Task 0.5 cpus / 64 MB + command executor 0.1 cpus / 32 MB.
+    run_task_with(&fake, "limited", "sleep 3", 0.5, 64.0);
+    wait_state(&fake, "limited", TaskState::TaskRunning).await;
+    let cid = container_of(&base, "limited").await;
+    let dirs = cg.dirs(&cid);
+    assert!(!dirs.is_empty());
+    match cg.hierarchy() {
+        Hierarchy::V1 { cpu, memory, .. } => {
+            let c = cpu.as_ref().unwrap().join("mesos").join(&cid);
+            let m = memory.as_ref().unwrap().join("mesos").join(&cid);
+            assert_eq!(read_trim(&c.join("cpu.shares")), "614");
+            assert_eq!(read_trim(&c.join("cpu.cfs_period_us")), "100000");
+            assert_eq!(read_trim(&c.join("cpu.cfs_quota_us")), "60000");
+            assert_eq!(
+                read_trim(&m.join("memory.limit_in_bytes")),
+                (96u64 << 20).to_string()
+            );
+        }
+        Hierarchy::V2 { root } => {
+            let d = root.join("mesos").join(&cid);
+            assert_eq!(read_trim(&d.join("cpu.max")), "60000 100000");
+            assert_eq!(read_trim(&d.join("memory.max")), (96u64 << 20).to_string());
+        }
+    }
+    // The executor and the task (its descendants) are all inside.
+    let pids = cg.pids(&cid);
+    assert!(pids.len() >= 2, "cgroup members: {pids:?}");
+    let sleeping = pids.iter().any(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+            .unwrap_or_default()
+            .contains("sleep")
+    });
+    assert!(
+        sleeping,
+        "the task is not in the container's cgroups: {pids:?}"
+    );
+    // `/monitor/statistics` reads the limits back from the cgroups.
+    let (code, stats) = get_json(&format!("{base}/monitor/statistics")).await;
+    assert_eq!(code, 200, "{stats}");
+    let s = stats
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["executor_id"] == "limited"))
+        .unwrap_or_else(|| panic!("no statistics for the executor: {stats}"));
+    assert_eq!(s["framework_id"], "F");
+    assert_eq!(s["statistics"]["cpus_limit"], 0.6);
+    assert_eq!(s["statistics"]["mem_limit_bytes"], 96u64 << 20);
+
+    wait_state(&fake, "limited", TaskState::TaskFinished).await;
+    wait_until("the container's cgroups to be removed", || {
+        dirs.iter().all(|d| !d.exists()).then_some(())
+    })
+    .await;
+    agent.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_hog_fails_with_container_limitation_memory() {
+    let cg = require_cgroups();
+    let (fake, maddr) = fake_master().await;
+    fake.auto_ack.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_registered(&fake, cgroup_flags(maddr, dir.path()), 1).await;
+    let base = format!("http://{}", agent.addr());
+    // 32 MB for the task (+ 32 MB for the executor); it asks for 512 MB.
+    run_task_with(
+        &fake,
+        "hog",
+        "python3 -c 'b=bytearray(512*1024*1024); import time; time.sleep(5)' \
+         || head -c 536870912 /dev/zero | tail > /dev/null",
+        1.0,
+        32.0,
+    );
+    let cid = container_of(&base, "hog").await;
+    let failed = wait_state(&fake, "hog", TaskState::TaskFailed).await;
+    let terminal: Vec<TaskStatus> = fake
+        .updates()
+        .into_iter()
+        .filter(|s| s.task_id.value == "hog" && s.state.is_terminal())
+        .collect();
+    assert_eq!(
+        terminal[0].uuid, failed.uuid,
+        "first terminal update: {terminal:?}"
+    );
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some("REASON_CONTAINER_LIMITATION_MEMORY"),
+        "{failed:?}"
+    );
+    assert_eq!(failed.source.as_deref(), Some("SOURCE_AGENT"));
+    let message = failed.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with("Memory limit exceeded: Requested: 64MB Maximum Used: "),
+        "{message}"
+    );
+    let limitation = failed.limitation.clone().expect("limitation set");
+    assert_eq!(limitation["resources"][0]["name"], "mem", "{limitation}");
+    // The container is destroyed and its cgroups removed.
+    wait_until("EXECUTOR_EXITED", || {
+        fake.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| matches!(m, AgentToMaster::ExecutorExited { .. }))
+            .then_some(())
+    })
+    .await;
+    let dirs = cg.dirs(&cid);
+    wait_until("the container's cgroups to be removed", || {
+        dirs.iter().all(|d| !d.exists()).then_some(())
+    })
+    .await;
+    agent.shutdown(true).await;
+}

@@ -65,7 +65,7 @@ fn log(msg: &str) {
     eprintln!("[mesos-executor] {msg}");
 }
 
-type ByteStream =
+pub(super) type ByteStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 
 struct Executor {
@@ -180,7 +180,7 @@ pub(crate) async fn run(env: ExecutorEnv) -> i32 {
     }
 }
 
-async fn next_chunk(
+pub(super) async fn next_chunk(
     s: &mut Option<(ByteStream, recordio::Decoder)>,
 ) -> Option<reqwest::Result<bytes::Bytes>> {
     use futures::StreamExt;
@@ -545,7 +545,7 @@ impl Executor {
     }
 }
 
-fn signal_group(pid: u32, sig: i32) {
+pub(super) fn signal_group(pid: u32, sig: i32) {
     // SAFETY: plain signal delivery to the task's process group.
     unsafe {
         libc::killpg(pid as libc::pid_t, sig);

@@ -1,28 +1,77 @@
-//! The built-in command executor (spec 2.3).
+//! The built-in executors: the command executor (spec 2.3) and the default executor that runs
+//! task groups (`LAUNCH_GROUP` with `ExecutorInfo.type = DEFAULT`).
 //!
-//! The agent runs `<launcher_dir>/mesos-executor` when it exists, otherwise its own binary
-//! with `MESOS_RS_EXECUTOR_MODE=command` (binaries check [`executor_mode_requested`] first
-//! thing in `main` and call [`run_command_executor`]).
+//! The agent runs `<launcher_dir>/mesos-executor` when it exists, otherwise its own binary,
+//! with `MESOS_RS_EXECUTOR_MODE=command` (command executor) or `=default` (default executor;
+//! `<launcher_dir>/mesos-default-executor` is preferred when present). Binaries check
+//! [`executor_mode_requested`] first thing in `main` and call [`run_command_executor`], which
+//! dispatches on the mode.
 
 mod command;
+mod default;
 
 pub use command::ExecutorEnv;
 
-/// The environment variable that turns any binary of the suite into the command executor.
+/// The environment variable that turns any binary of the suite into an executor.
 pub const EXECUTOR_MODE_ENV: &str = "MESOS_RS_EXECUTOR_MODE";
 
-/// True when `MESOS_RS_EXECUTOR_MODE=command` is set.
-pub fn executor_mode_requested() -> bool {
-    std::env::var(EXECUTOR_MODE_ENV).is_ok_and(|v| v == "command")
+/// Which built-in executor `MESOS_RS_EXECUTOR_MODE` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecutorMode {
+    Command,
+    Default,
 }
 
-/// Run the command executor until its task is done. Blocking; builds its own tokio runtime.
-/// Returns the process exit code.
+impl ExecutorMode {
+    /// Parse a value of `MESOS_RS_EXECUTOR_MODE`.
+    pub fn parse(v: &str) -> Option<ExecutorMode> {
+        match v {
+            "command" => Some(ExecutorMode::Command),
+            "default" => Some(ExecutorMode::Default),
+            _ => None,
+        }
+    }
+
+    /// The value of `MESOS_RS_EXECUTOR_MODE` that selects this mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutorMode::Command => "command",
+            ExecutorMode::Default => "default",
+        }
+    }
+
+    fn from_env() -> Option<ExecutorMode> {
+        std::env::var(EXECUTOR_MODE_ENV)
+            .ok()
+            .and_then(|v| ExecutorMode::parse(&v))
+    }
+}
+
+/// True when `MESOS_RS_EXECUTOR_MODE` is `command` or `default`.
+pub fn executor_mode_requested() -> bool {
+    ExecutorMode::from_env().is_some()
+}
+
+/// Run the executor `MESOS_RS_EXECUTOR_MODE` asks for (the command executor when unset) until
+/// it is done. Blocking; builds its own tokio runtime. Returns the process exit code.
 pub fn run_command_executor() -> i32 {
+    run_executor(ExecutorMode::from_env().unwrap_or(ExecutorMode::Command))
+}
+
+/// Run the default executor (task groups) until it is done. Blocking; returns the exit code.
+pub fn run_default_executor() -> i32 {
+    run_executor(ExecutorMode::Default)
+}
+
+fn run_executor(mode: ExecutorMode) -> i32 {
+    let name = match mode {
+        ExecutorMode::Command => "mesos-executor",
+        ExecutorMode::Default => "mesos-default-executor",
+    };
     let env = match ExecutorEnv::from_env() {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("mesos-executor: {e}");
+            eprintln!("{name}: {e}");
             return 1;
         }
     };
@@ -32,9 +81,25 @@ pub fn run_command_executor() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mesos-executor: cannot start the runtime: {e}");
+            eprintln!("{name}: cannot start the runtime: {e}");
             return 1;
         }
     };
-    rt.block_on(command::run(env))
+    match mode {
+        ExecutorMode::Command => rt.block_on(command::run(env)),
+        ExecutorMode::Default => rt.block_on(default::run(env)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExecutorMode;
+
+    #[test]
+    fn executor_modes_round_trip() {
+        for m in [ExecutorMode::Command, ExecutorMode::Default] {
+            assert_eq!(ExecutorMode::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(ExecutorMode::parse("agent"), None);
+    }
 }
