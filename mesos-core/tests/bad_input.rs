@@ -25,7 +25,7 @@ async fn post_raw(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scheduler_api_rejects_bad_input_like_mesos() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let cluster = cluster(dir.path(), 1, "cpus:1;mem:256").await;
     let m = cluster.master_addr();
     let url = format!("http://{m}/api/v1/scheduler");
@@ -181,7 +181,7 @@ fn bad_flags_exit_2_with_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("offer_timeout"), "{err}");
     let agent = env!("CARGO_BIN_EXE_mesos-agent");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let out = std::process::Command::new(agent)
         .args(["--master=127.0.0.1:1", "--port=0", "--resources=cpus:-1"])
         .arg(format!("--work_dir={}", dir.path().display()))

@@ -14,7 +14,7 @@ const RES: &str = "cpus:2;mem:1024;disk:1024;ports:[31000-31010]";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn command_tasks_finish_fail_and_get_killed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let cluster = cluster(dir.path(), 1, RES).await;
     let mut fw = Framework::subscribe(cluster.master_addr(), framework_info(&[], 60.0)).await;
     let offer = fw.wait_offer().await;
@@ -88,14 +88,13 @@ async fn command_tasks_finish_fail_and_get_killed() {
                 .collect::<Vec<_>>()
         })
         .find(|e| e["id"] == "ok")
-        .map(|e| e["directory"].as_str().unwrap_or("").to_string());
-    if let Some(dir) = dir {
-        let out = get_json(&format!(
-            "http://{agent}/files/read?path={dir}/stdout&offset=0"
-        ))
-        .await;
-        assert!(out["data"].as_str().unwrap().contains("hello-ok"), "{out}");
-    }
+        .and_then(|e| e["directory"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("agent /state lists no executor 'ok' with a directory: {state}"));
+    let out = get_json(&format!(
+        "http://{agent}/files/read?path={dir}/stdout&offset=0"
+    ))
+    .await;
+    assert!(out["data"].as_str().unwrap().contains("hello-ok"), "{out}");
 
     // /master/state reflects the finished tasks.
     let m = cluster.master_addr();
@@ -114,7 +113,7 @@ async fn command_tasks_finish_fail_and_get_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn decline_filters_suppress_revive_and_reconcile() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let cluster = cluster(dir.path(), 1, RES).await;
     let mut fw = Framework::subscribe(cluster.master_addr(), framework_info(&[], 60.0)).await;
     let offer = fw.wait_offer().await;
@@ -170,7 +169,7 @@ async fn decline_filters_suppress_revive_and_reconcile() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn framework_failover_keeps_tasks() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let cluster = cluster(dir.path(), 1, RES).await;
     let m = cluster.master_addr();
     let mut fw = Framework::subscribe(m, framework_info(&[], 300.0)).await;
@@ -208,7 +207,7 @@ async fn framework_failover_keeps_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn master_restart_loses_no_running_task() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let mut cluster = cluster(dir.path(), 1, RES).await;
     let m = cluster.master_addr();
     let mut fw = Framework::subscribe(m, framework_info(&[], 300.0)).await;
@@ -252,7 +251,7 @@ async fn master_restart_loses_no_running_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn agent_restart_keeps_task_and_delivers_updates() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let mut cluster = cluster(dir.path(), 1, RES).await;
     let m = cluster.master_addr();
     let mut fw = Framework::subscribe(m, framework_info(&[], 300.0)).await;
@@ -283,7 +282,7 @@ async fn agent_restart_keeps_task_and_delivers_updates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lost_agent_tasks_become_unreachable_then_reconcile() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let mut c = mesos_core::cluster::LocalClusterConfig::new(dir.path().join("work"));
     c.agent_resources = Some(RES.into());
     c.launcher_dir = Some(launcher_dir(dir.path()));

@@ -25,7 +25,7 @@ async fn post_json(url: &str, body: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn read_endpoints_have_the_mesos_shapes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let cluster = cluster(
         dir.path(),
         2,

@@ -242,3 +242,44 @@ pub async fn poll_json(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A temporary directory for one test's cluster. Dropping it (also when the test panics)
+/// kills every process still working inside it, so a failed test leaves no executors or
+/// tasks behind.
+pub struct TestDir {
+    dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let root = self.dir.path().to_path_buf();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in procs.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let inside = std::fs::read_link(entry.path().join("cwd"))
+                .is_ok_and(|cwd| cwd.starts_with(&root));
+            if inside && pid != std::process::id() as i32 {
+                // SAFETY: kill(2) with a pid read from /proc has no memory effects.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}

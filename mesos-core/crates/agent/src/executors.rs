@@ -735,25 +735,11 @@ impl Agent {
         out: &mut Vec<Output>,
     ) {
         let agent_info = self.agent_info();
-        let framework_info =
-            self.frameworks
-                .get(&key.0)
-                .cloned()
-                .unwrap_or_else(|| FrameworkInfo {
-                    user: String::new(),
-                    name: String::new(),
-                    id: Some(key.0.clone()),
-                    failover_timeout: 0.0,
-                    checkpoint: true,
-                    role: None,
-                    roles: Vec::new(),
-                    hostname: None,
-                    principal: None,
-                    webui_url: None,
-                    capabilities: Vec::new(),
-                    labels: None,
-                    offer_filters: None,
-                });
+        let framework_info = self
+            .frameworks
+            .get(&key.0)
+            .cloned()
+            .unwrap_or_else(|| FrameworkInfo::placeholder(key.0.clone()));
         let Some(e) = self.executors.get_mut(&key) else {
             return;
         };

@@ -16,32 +16,8 @@ pub struct MesosDuration(pub Duration);
 impl FromStr for MesosDuration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let t = s.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| {
-                format!("Invalid duration '{s}': missing unit (ns|us|ms|secs|mins|hrs|days|weeks)")
-            })?;
-        let (num, unit) = t.split_at(split);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("Invalid duration '{s}': '{num}' is not a number"))?;
-        let factor = match unit {
-            "ns" => 1e-9,
-            "us" => 1e-6,
-            "ms" => 1e-3,
-            "secs" => 1.0,
-            "mins" => 60.0,
-            "hrs" => 3600.0,
-            "days" => 86400.0,
-            "weeks" => 7.0 * 86400.0,
-            _ => return Err(format!("Invalid duration '{s}': unknown unit '{unit}'")),
-        };
-        let secs = n * factor;
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(format!("Invalid duration '{s}'"));
-        }
-        Ok(MesosDuration(Duration::from_secs_f64(secs)))
+        mesos_proto::json::parse_duration(s)
+            .map(|secs| MesosDuration(Duration::from_secs_f64(secs)))
     }
 }
 

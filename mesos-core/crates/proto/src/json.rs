@@ -92,29 +92,35 @@ pub fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "Failed to base64 decode bytes field".to_string())
 }
 
-/// Parse a Mesos duration string (`5secs`, `1mins`, `100ms`, `2hrs`, `1days`, `1weeks`,
-/// `10ns`, `10us`) into seconds. A bare number is seconds.
+/// Parse a Mesos duration string (`<number><unit>`, unit one of `ns`, `us`, `ms`, `secs`,
+/// `mins`, `hrs`, `days`, `weeks`, as stout's `Duration::parse`) into seconds.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+        .ok_or_else(|| {
+            format!("Invalid duration '{text}': missing unit (ns|us|ms|secs|mins|hrs|days|weeks)")
+        })?;
     let (num, unit) = t.split_at(split);
     let value: f64 = num
         .parse()
-        .map_err(|_| format!("Invalid duration '{text}'"))?;
-    let scale = match unit.trim() {
-        "" | "secs" | "sec" | "s" => 1.0,
+        .map_err(|_| format!("Invalid duration '{text}': '{num}' is not a number"))?;
+    let scale = match unit {
         "ns" => 1e-9,
         "us" => 1e-6,
         "ms" => 1e-3,
-        "mins" | "min" | "m" => 60.0,
-        "hrs" | "hr" | "h" => 3600.0,
-        "days" | "day" | "d" => 86400.0,
-        "weeks" | "week" | "w" => 604800.0,
+        "secs" => 1.0,
+        "mins" => 60.0,
+        "hrs" => 3600.0,
+        "days" => 86400.0,
+        "weeks" => 604800.0,
         other => return Err(format!("Invalid duration '{text}': unknown unit '{other}'")),
     };
-    Ok(value * scale)
+    let secs = value * scale;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("Invalid duration '{text}'"));
+    }
+    Ok(secs)
 }
 
 #[cfg(test)]
@@ -126,7 +132,7 @@ mod tests {
         assert_eq!(parse_duration("5secs").unwrap(), 5.0);
         assert_eq!(parse_duration("1mins").unwrap(), 60.0);
         assert_eq!(parse_duration("100ms").unwrap(), 0.1);
-        assert_eq!(parse_duration("2").unwrap(), 2.0);
+        assert!(parse_duration("2").is_err(), "Mesos requires a unit");
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("abc").is_err());
     }
