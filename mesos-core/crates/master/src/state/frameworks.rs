@@ -427,15 +427,14 @@ impl Master {
 
     /// Remove a framework: kill its tasks, free its resources, remember it as completed.
     pub(crate) fn remove_framework(&mut self, now: f64, fid: &FrameworkId, out: &mut Vec<Output>) {
-        let Some(mut fw) = self.frameworks.remove(fid) else {
+        let Some(fw) = self.frameworks.get_mut(fid) else {
             return;
         };
         if let Some(stream) = fw.stream.take() {
             self.streams.remove(&stream);
             out.push(Output::CloseStream { stream });
         }
-        self.frameworks.insert(fid.clone(), fw);
-        let offers: Vec<OfferId> = self.frameworks[fid].offers.iter().cloned().collect();
+        let offers: Vec<OfferId> = fw.offers.iter().cloned().collect();
         for offer in offers {
             self.rescind_offer(now, &offer, false, out);
         }

@@ -479,7 +479,7 @@ impl Master {
 
     fn launch_task(
         &mut self,
-        _now: f64,
+        now: f64,
         fid: &FrameworkId,
         agent: &AgentId,
         role: &str,
@@ -496,12 +496,58 @@ impl Master {
             task: Box::new(record),
         }));
         let framework = self.frameworks[fid].info.clone();
-        self.send_agent(agent, MasterToAgent::RunTask { framework, task }, out);
+        let task_id = task.task_id.clone();
+        if !self.send_agent(agent, MasterToAgent::RunTask { framework, task }, out) {
+            self.agent_gone_during_launch(now, fid, agent, &[task_id], out);
+        }
+    }
+
+    /// The agent's connection dropped between the offer and the launch: the task never
+    /// reaches it (TASK_LOST, or TASK_DROPPED for partition-aware frameworks).
+    fn agent_gone_during_launch(
+        &mut self,
+        now: f64,
+        fid: &FrameworkId,
+        agent: &AgentId,
+        tasks: &[TaskId],
+        out: &mut Vec<Output>,
+    ) {
+        let state = if self.frameworks[fid].partition_aware() {
+            TaskState::TaskDropped
+        } else {
+            TaskState::TaskLost
+        };
+        for task_id in tasks {
+            let Some(task) = self
+                .frameworks
+                .get_mut(fid)
+                .and_then(|f| f.tasks.get_mut(task_id))
+            else {
+                continue;
+            };
+            task.state = state;
+            task.resources_recovered = true;
+            let (role, resources) = (task.role.clone(), task.resources.clone());
+            self.allocator.recover(
+                fid,
+                &role,
+                agent,
+                &resources,
+                None,
+                Duration::from_secs_f64(now.max(0.0)),
+            );
+            let status = TaskStatus::new(task_id.clone(), state)
+                .with_source("SOURCE_MASTER")
+                .with_reason("REASON_AGENT_DISCONNECTED")
+                .with_message("Agent is not connected");
+            self.master_update(now, fid, Some(agent.clone()), status, out);
+            self.complete_task(fid, task_id);
+        }
     }
 
     fn launch_group(
         &mut self,
-        _now: f64,
+        now: f64,
         fid: &FrameworkId,
         agent: &AgentId,
         role: &str,
@@ -522,7 +568,8 @@ impl Master {
             tasks.push(t);
         }
         let framework = self.frameworks[fid].info.clone();
-        self.send_agent(
+        let ids: Vec<TaskId> = tasks.iter().map(|t| t.task_id.clone()).collect();
+        let sent = self.send_agent(
             agent,
             MasterToAgent::RunTaskGroup {
                 framework,
@@ -531,6 +578,9 @@ impl Master {
             },
             out,
         );
+        if !sent {
+            self.agent_gone_during_launch(now, fid, agent, &ids, out);
+        }
     }
 
     pub(crate) fn add_task_record(&mut self, record: TaskRecord) {

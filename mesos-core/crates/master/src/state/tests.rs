@@ -625,3 +625,16 @@ fn invalid_framework_info_is_refused_on_the_stream() {
     assert!(matches!(&events(&out, "s")[0], Event::Error(_)));
     assert!(m.frameworks.is_empty());
 }
+
+#[test]
+fn launch_on_a_disconnected_agent_is_lost_not_stuck_staging() {
+    let mut h = Harness::new(&[]);
+    let offer = h.offers().remove(0);
+    h.m.handle(h.now, Input::AgentDisconnected { conn: 1 });
+    let out = h.launch(&offer, "t1", "cpus:1");
+    assert!(agent_msgs(&out).is_empty());
+    let ups = updates(&out);
+    assert_eq!(ups[0].state, TaskState::TaskLost);
+    assert_eq!(ups[0].reason.as_deref(), Some("REASON_AGENT_DISCONNECTED"));
+    assert!(h.m.frameworks[&h.fid].tasks.is_empty());
+}
