@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod flags;
 pub mod logging;
 
 pub use mesos_proto as proto;

@@ -1,14 +1,13 @@
 //! `mesos-agent`: runs tasks for the master. Stopping it leaves executors (and their
 //! tasks) running; a restarted agent recovers them.
 
-use clap::Parser;
 use mesos_agent::AgentFlags;
 
 fn main() {
     if mesos_agent::executor::executor_mode_requested() {
         std::process::exit(mesos_agent::executor::run_command_executor());
     }
-    let flags = AgentFlags::parse();
+    let flags: AgentFlags = mesos_core::flags::parse_or_exit();
     mesos_core::logging::init();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let code = rt.block_on(async move {

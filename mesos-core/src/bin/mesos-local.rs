@@ -34,7 +34,7 @@ fn main() {
     if mesos_agent::executor::executor_mode_requested() {
         std::process::exit(mesos_agent::executor::run_command_executor());
     }
-    let flags = Flags::parse();
+    let flags: Flags = mesos_core::flags::parse_or_exit();
     mesos_core::logging::init();
     let work_dir = flags
         .work_dir

@@ -1,13 +1,12 @@
 //! `mesos-master`: the Mesos-compatible master.
 
-use clap::Parser;
 use mesos_master::MasterFlags;
 
 fn main() {
     if mesos_agent::executor::executor_mode_requested() {
         std::process::exit(mesos_agent::executor::run_command_executor());
     }
-    let flags = MasterFlags::parse();
+    let flags: MasterFlags = mesos_core::flags::parse_or_exit();
     mesos_core::logging::init();
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let code = rt.block_on(async move {
