@@ -19,7 +19,7 @@ PYTHON="${PYTHON:-python3}"
 # packages are installed, and `apt-get update` runs only when something is missing.
 # ---------------------------------------------------------------------------
 APT_PACKAGES=(
-    # zookeeper zookeeperd   # master HA tests (later issue)
+    zookeeper                # ZooKeeper server for the election and registry tests
     # chromium               # web UI screenshots (later issue)
 )
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

@@ -55,6 +55,41 @@ impl EventStream {
     }
 }
 
+/// `host:port` of the leading master registered under a `zk://` URL (the lowest
+/// `json.info_` node), waiting up to 30 s for one to appear.
+pub async fn leading_master(zk: &str) -> Result<String, ClientError> {
+    let url = mesos_election::ZkUrl::parse(zk).map_err(ClientError::Protocol)?;
+    let detector =
+        mesos_election::Detector::zookeeper(&url, "json.info_", std::time::Duration::from_secs(10))
+            .await
+            .map_err(ClientError::Transport)?;
+    let mut leaders = detector.watch();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(l) = leaders.borrow_and_update().clone() {
+            let info: mesos_proto::v1::MasterInfo =
+                serde_json::from_slice(&l.data).map_err(|e| {
+                    ClientError::Protocol(format!("leader znode is not a MasterInfo: {e}"))
+                })?;
+            let host = info
+                .address
+                .as_ref()
+                .and_then(|a| a.ip.clone().or_else(|| a.hostname.clone()))
+                .or(info.hostname.clone())
+                .unwrap_or_default();
+            return Ok(format!("{host}:{}", info.port));
+        }
+        if tokio::time::timeout_at(deadline, leaders.changed())
+            .await
+            .is_err()
+        {
+            return Err(ClientError::Transport(format!(
+                "no leading master registered under {zk}"
+            )));
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct SchedulerClient {
     http: reqwest::Client,
@@ -83,7 +118,11 @@ impl SchedulerClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let mut base = base_url(master);
+        let mut base = if master.starts_with("zk://") {
+            base_url(&leading_master(master).await?)
+        } else {
+            base_url(master)
+        };
         let call = Call::Subscribe(Subscribe {
             framework_info: info.clone(),
             suppressed_roles: Vec::new(),

@@ -279,9 +279,9 @@ fn read_file_uri(text: &str) -> Result<String, String> {
 fn master_url(master: &str) -> Result<String, String> {
     let m = master.trim().trim_end_matches('/');
     if m.starts_with("zk://") {
-        return Err(format!(
-            "Invalid --master '{master}': ZooKeeper URLs are not supported by this agent; give host:port"
-        ));
+        // Followed through ZooKeeper at run time.
+        mesos_election::ZkUrl::parse(m).map_err(|e| format!("Invalid --master '{master}': {e}"))?;
+        return Ok(m.to_string());
     }
     let hostport = m
         .strip_prefix("http://")

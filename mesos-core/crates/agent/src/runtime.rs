@@ -39,7 +39,13 @@ pub(crate) struct Shared {
     pub heartbeat: Duration,
     containerizer: Arc<dyn Containerizer>,
     launcher_dir: PathBuf,
-    master_url: String,
+    /// The leading master's base URL (`http://host:port`), None while no leader is known:
+    /// fixed for `--master host:port`, followed through ZooKeeper for `--master zk://...`.
+    leader: watch::Receiver<Option<String>>,
+    /// The master the current connection reached (after redirects); messages go there.
+    connected_master: Mutex<Option<String>>,
+    /// The highest leader epoch seen; registrations from an older epoch are refused.
+    max_epoch: AtomicU64,
     backoff_factor: Duration,
     master_tx: mpsc::UnboundedSender<AgentToMaster>,
     reconnect: watch::Sender<u64>,
@@ -529,7 +535,9 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
             .max(Duration::from_millis(100)),
         containerizer,
         launcher_dir: resolved.launcher_dir.clone(),
-        master_url: resolved.master_url.clone(),
+        leader: follow_leader(&resolved.master_url),
+        connected_master: Mutex::new(None),
+        max_epoch: AtomicU64::new(0),
         backoff_factor: flags.registration_backoff_factor.0,
         master_tx,
         reconnect,
@@ -676,14 +684,76 @@ fn backoff(factor: Duration, attempt: u32) -> Duration {
     cap.mul_f64(rand::random::<f64>())
 }
 
+/// The leading master's URL over time: constant for `http://host:port`, followed through
+/// ZooKeeper (`json.info_` nodes) for `zk://...`.
+fn follow_leader(master: &str) -> watch::Receiver<Option<String>> {
+    if !master.starts_with("zk://") {
+        // A fixed master never changes; keep the sender alive so `changed()` just waits.
+        let (tx, rx) = watch::channel(Some(master.to_string()));
+        tokio::spawn(async move { tx.closed().await });
+        return rx;
+    }
+    let (tx, rx) = watch::channel(None);
+    let url = mesos_election::ZkUrl::parse(master).expect("validated with the flags");
+    tokio::spawn(async move {
+        let detector = loop {
+            match mesos_election::Detector::zookeeper(&url, "json.info_", Duration::from_secs(10))
+                .await
+            {
+                Ok(d) => break d,
+                Err(e) => {
+                    tracing::warn!("Cannot reach ZooKeeper at {}: {e}", url.hosts);
+                    if tx.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let mut leaders = detector.watch();
+        loop {
+            let base = leaders.borrow_and_update().as_ref().and_then(|l| {
+                let info: mesos_proto::v1::MasterInfo = serde_json::from_slice(&l.data).ok()?;
+                let host = info
+                    .address
+                    .as_ref()
+                    .and_then(|a| a.ip.clone().or_else(|| a.hostname.clone()))
+                    .or(info.hostname.clone())?;
+                Some(format!("http://{host}:{}", info.port))
+            });
+            if base.is_some() {
+                tracing::info!(
+                    "Leading master detected at {}",
+                    base.as_deref().unwrap_or("")
+                );
+            }
+            tx.send_replace(base);
+            tokio::select! {
+                r = leaders.changed() => if r.is_err() { break },
+                _ = tx.closed() => break,
+            }
+        }
+    });
+    rx
+}
+
 /// Keep a registered connection to the master: register, read its stream, reconnect.
 async fn master_loop(shared: Arc<Shared>) {
     let client = http_client();
-    let url = format!("{}/internal/agent/connect", shared.master_url);
     let mut attempt: u32 = 0;
     let mut reconnect_rx = shared.reconnect.subscribe();
+    let mut leader = shared.leader.clone();
     loop {
         reconnect_rx.borrow_and_update();
+        let base = loop {
+            if let Some(b) = leader.borrow_and_update().clone() {
+                break b;
+            }
+            if leader.changed().await.is_err() {
+                return;
+            }
+        };
+        let url = format!("{base}/internal/agent/connect");
         let registration = shared.lock().agent.registration();
         let body = serde_json::to_vec(&registration).unwrap_or_default();
         let resp = client
@@ -694,14 +764,20 @@ async fn master_loop(shared: Arc<Shared>) {
             .await;
         match resp {
             Ok(r) if r.status().is_success() => {
-                if let Some(h) = r.url().host_str() {
+                let reached = r.url().clone();
+                if let Some(h) = reached.host_str() {
                     shared
                         .view
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .master_hostname = Some(h.to_string());
                 }
-                if read_stream(&shared, r, &mut reconnect_rx).await {
+                *shared
+                    .connected_master
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) =
+                    Some(reached.origin().ascii_serialization());
+                if read_stream(&shared, r, &mut reconnect_rx, &mut leader).await {
                     attempt = 0;
                 }
             }
@@ -715,7 +791,10 @@ async fn master_loop(shared: Arc<Shared>) {
         shared.dispatch(Input::MasterDisconnected);
         let wait = backoff(shared.backoff_factor, attempt);
         attempt = attempt.saturating_add(1);
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = leader.changed() => {}
+        }
     }
 }
 
@@ -725,6 +804,7 @@ async fn read_stream(
     shared: &Arc<Shared>,
     resp: reqwest::Response,
     reconnect_rx: &mut watch::Receiver<u64>,
+    leader: &mut watch::Receiver<Option<String>>,
 ) -> bool {
     use futures::StreamExt;
     let mut stream = resp.bytes_stream();
@@ -735,6 +815,10 @@ async fn read_stream(
             c = stream.next() => c,
             _ = reconnect_rx.changed() => {
                 tracing::info!("Reconnecting to the master");
+                return registered;
+            }
+            _ = leader.changed() => {
+                tracing::info!("The leading master changed; reconnecting");
                 return registered;
             }
         };
@@ -766,8 +850,19 @@ async fn read_stream(
             };
             let is_error = matches!(msg, MasterToAgent::Error { .. });
             match &msg {
-                MasterToAgent::Registered { agent_id, .. }
-                | MasterToAgent::Reregistered { agent_id, .. } => {
+                MasterToAgent::Registered {
+                    agent_id, epoch, ..
+                }
+                | MasterToAgent::Reregistered {
+                    agent_id, epoch, ..
+                } => {
+                    let seen = shared.max_epoch.fetch_max(*epoch, Ordering::SeqCst);
+                    if *epoch < seen {
+                        tracing::warn!(
+                            "Refusing a registration from a master of epoch {epoch}, older than {seen}"
+                        );
+                        return registered;
+                    }
                     tracing::info!("Registered with the master as {agent_id}");
                     registered = true;
                 }
@@ -790,11 +885,19 @@ async fn read_stream(
 /// Deliver messages to the master in order; a 409 means "re-register".
 async fn sender_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AgentToMaster>) {
     let client = http_client();
-    let url = format!("{}/internal/agent/message", shared.master_url);
     while let Some(message) = rx.recv().await {
         let Some(agent_id) = shared.lock().agent.agent_id.clone() else {
             continue;
         };
+        let connected = shared
+            .connected_master
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(base) = connected.or_else(|| shared.leader.borrow().clone()) else {
+            continue;
+        };
+        let url = format!("{base}/internal/agent/message");
         let body = serde_json::to_vec(&AgentEnvelope { agent_id, message }).unwrap_or_default();
         let resp = client
             .post(&url)

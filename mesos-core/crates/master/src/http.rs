@@ -17,6 +17,7 @@ use futures::Stream;
 use mesos_proto::internal::{AgentEnvelope, Registration};
 use mesos_proto::recordio;
 use mesos_proto::scheduler::Call;
+use mesos_proto::v1::MasterInfo;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -232,12 +233,81 @@ async fn ask(app: &App, input: Input) -> Reply {
         .unwrap_or(Reply::Error(503, "Master is shutting down".into()))
 }
 
-pub async fn route(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
+/// What this master is doing now: leading (with the running state machine's handle) or
+/// following a leader elsewhere (or none known).
+#[derive(Clone)]
+pub enum Mode {
+    Leading(Arc<App>),
+    Following { leader: Option<MasterInfo> },
+}
+
+pub struct Server {
+    pub mode: watch::Receiver<Mode>,
+    /// This master's own MasterInfo (as a follower it has no state machine).
+    pub me: MasterInfo,
+    pub flags: std::collections::BTreeMap<String, String>,
+    pub start_time: f64,
+}
+
+fn normalized_path(req: &Request<Body>) -> String {
     let path = normalize(req.uri().path());
-    let path = path
-        .strip_prefix("/master/api/")
+    path.strip_prefix("/master/api/")
         .map(|p| format!("/api/{p}"))
-        .unwrap_or(path);
+        .unwrap_or(path)
+}
+
+pub async fn route(State(server): State<Arc<Server>>, req: Request<Body>) -> Response {
+    let mode = server.mode.borrow().clone();
+    match mode {
+        Mode::Leading(app) => leader_route(app, req).await,
+        Mode::Following { leader } => follower_route(&server, leader.as_ref(), req),
+    }
+}
+
+/// A non-leading master: the scheduler, operator and agent APIs go to the leader with a
+/// 307 (503 while no leader is known); `/redirect`, `/health`, `/version`, `/state` and
+/// metrics are answered here.
+fn follower_route(server: &Server, leader: Option<&MasterInfo>, req: Request<Body>) -> Response {
+    let path = normalized_path(&req);
+    let q = query_map(&req);
+    let leader_addr =
+        leader.map(|l| format!("{}:{}", l.hostname.clone().unwrap_or_default(), l.port));
+    let redirect = |target: String| match &leader_addr {
+        Some(a) => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, format!("//{a}{target}"))],
+        )
+            .into_response(),
+        None => text(StatusCode::SERVICE_UNAVAILABLE, "No leader elected"),
+    };
+    match path.as_str() {
+        "/api/v1/scheduler" => redirect("/master/api/v1/scheduler".into()),
+        p if p == "/api/v1" || p.starts_with("/api/v1/") => redirect(format!("/master{p}")),
+        p if p.starts_with("/internal/agent/") || p == "/teardown" || p == "/master/teardown" => {
+            redirect(p.to_string())
+        }
+        "/redirect" | "/master/redirect" => redirect(String::new()),
+        "/health" | "/master/health" => StatusCode::OK.into_response(),
+        "/version" => json_response(&render::version_json(), &q),
+        "/state"
+        | "/master/state"
+        | "/state.json"
+        | "/master/state.json"
+        | "/state-summary"
+        | "/master/state-summary" => json_response(
+            &render::follower_state_json(&server.me, leader, &server.flags, server.start_time),
+            &q,
+        ),
+        "/metrics/snapshot" => json_response(
+            &json!({"master/elected": 0.0, "master/uptime_secs": (crate::runtime::wall_now() - server.start_time).max(0.0)}),
+            &q,
+        ),
+        _ => text(StatusCode::NOT_FOUND, "Not found"),
+    }
+}
+
+async fn leader_route(app: Arc<App>, req: Request<Body>) -> Response {
+    let path = normalized_path(&req);
     let q = query_map(&req);
     let method = req.method().clone();
     let snap = || app.snapshot.borrow().clone();

@@ -9,9 +9,11 @@
 //! Only [`start`], [`MasterFlags`] and [`MasterHandle`] are meant for other crates.
 
 pub mod http;
+mod leadership;
 pub mod metrics;
 pub mod operator;
 pub mod registry;
+pub mod registry_zk;
 pub mod render;
 pub mod runtime;
 pub mod snapshot;
@@ -19,15 +21,12 @@ pub mod state;
 
 use clap::Parser;
 use mesos_proto::json::parse_duration;
-use mesos_proto::v1::{ip_to_u32, Address, Capability, MasterInfo};
+use mesos_proto::v1::MasterInfo;
 use mesos_proto::MESOS_VERSION;
-use registry::{MemoryStore, SqliteStore, Store};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, watch};
 
 /// `mesos-master` flags, named as Mesos names them; each also reads `MESOS_<NAME>`.
 #[derive(Parser, Clone, Debug)]
@@ -73,6 +72,17 @@ pub struct MasterFlags {
         default_value_t = 1000
     )]
     pub max_completed_tasks_per_framework: usize,
+    /// ZooKeeper URL for leader election and the registry (`zk://host1:2181,host2:2181/mesos`).
+    /// Without it the master leads alone (standalone) with a local registry.
+    #[arg(long, env = "MESOS_ZK")]
+    pub zk: Option<String>,
+    /// Size of the master quorum (required with --zk, as in Mesos). The registry lives in
+    /// ZooKeeper, whose own quorum makes writes durable; the value is recorded in the flags.
+    #[arg(long, env = "MESOS_QUORUM")]
+    pub quorum: Option<usize>,
+    /// ZooKeeper session timeout: how long a master may be cut off before it stops leading.
+    #[arg(long, env = "MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs")]
+    pub zk_session_timeout: String,
 }
 
 impl MasterFlags {
@@ -98,6 +108,9 @@ impl MasterFlags {
             agent_reregister_timeout: "10mins".into(),
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
+            zk: None,
+            quorum: None,
+            zk_session_timeout: "10secs".into(),
         }
     }
 
@@ -136,6 +149,13 @@ impl MasterFlags {
             "max_completed_tasks_per_framework".into(),
             self.max_completed_tasks_per_framework.to_string(),
         );
+        if let Some(zk) = &self.zk {
+            m.insert("zk".into(), zk.clone());
+            m.insert("zk_session_timeout".into(), self.zk_session_timeout.clone());
+        }
+        if let Some(q) = self.quorum {
+            m.insert("quorum".into(), q.to_string());
+        }
         m
     }
 }
@@ -143,24 +163,23 @@ impl MasterFlags {
 pub struct MasterHandle {
     addr: SocketAddr,
     master_info: MasterInfo,
-    cmds: mpsc::UnboundedSender<runtime::Cmd>,
+    leadership: leadership::Leadership,
     stop_server: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
-    actor: tokio::task::JoinHandle<()>,
 }
 
 impl MasterHandle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+    /// This master's MasterInfo as of its start (a new term as leader gets a new ID).
     pub fn master_info(&self) -> &MasterInfo {
         &self.master_info
     }
     /// Stop serving. Open streams end and every connection is closed, as when the
     /// process dies (a kept-alive connection must not reach a stopped master).
     pub async fn shutdown(self) {
-        let _ = self.cmds.send(runtime::Cmd::Stop);
-        let _ = self.actor.await;
+        self.leadership.stop().await;
         let _ = self.stop_server.send(());
         let mut server = self.server;
         if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server)
@@ -176,15 +195,17 @@ fn duration_flag(name: &str, v: &str) -> Result<f64, String> {
     parse_duration(v).map_err(|e| format!("Invalid value for --{name}: {e}"))
 }
 
-/// Validate flags, open the registry, bind the port and start serving.
+/// Validate flags, bind the port and start serving; then lead at once (standalone) or
+/// contend for leadership through ZooKeeper (`--zk`).
 pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
-    let store: Box<dyn Store> = match flags.registry.as_str() {
-        "in_memory" => Box::new(MemoryStore::default()),
+    let registry = match flags.registry.as_str() {
+        "in_memory" => leadership::RegistryKind::Memory,
+        "replicated_log" if flags.zk.is_some() => leadership::RegistryKind::ZooKeeper,
         "replicated_log" => {
             let dir = flags.work_dir.clone().ok_or(
                 "--work_dir is required with --registry=replicated_log (or use --registry=in_memory)",
             )?;
-            Box::new(SqliteStore::open(&dir.join("registry.sqlite"))?)
+            leadership::RegistryKind::Sqlite(dir.join("registry.sqlite"))
         }
         other => {
             return Err(format!(
@@ -192,6 +213,17 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
             ))
         }
     };
+    let zk = flags
+        .zk
+        .as_deref()
+        .map(|u| {
+            mesos_election::ZkUrl::parse(u).map_err(|e| format!("Invalid value for --zk: {e}"))
+        })
+        .transpose()?;
+    if zk.is_some() && flags.quorum.is_none() {
+        return Err("--quorum is required when --zk is set".into());
+    }
+    let zk_session_timeout = duration_flag("zk_session_timeout", &flags.zk_session_timeout)?;
     let offer_timeout = flags
         .offer_timeout
         .as_deref()
@@ -200,8 +232,11 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
     let allocation_interval = duration_flag("allocation_interval", &flags.allocation_interval)?;
     let ping = duration_flag("agent_ping_timeout", &flags.agent_ping_timeout)?;
     let reregister = duration_flag("agent_reregister_timeout", &flags.agent_reregister_timeout)?;
-    if allocation_interval <= 0.0 || ping <= 0.0 {
-        return Err("--allocation_interval and --agent_ping_timeout must be positive".into());
+    if allocation_interval <= 0.0 || ping <= 0.0 || zk_session_timeout <= 0.0 {
+        return Err(
+            "--allocation_interval, --agent_ping_timeout and --zk_session_timeout must be positive"
+                .into(),
+        );
     }
     let ip: std::net::IpAddr = flags
         .ip
@@ -219,25 +254,7 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
         }
     });
     let hostname = flags.hostname.clone().unwrap_or_else(|| advertise.clone());
-    let master_info = MasterInfo {
-        id: uuid::Uuid::new_v4().to_string(),
-        ip: ip_to_u32(&advertise),
-        port: addr.port() as u32,
-        pid: Some(format!("master@{advertise}:{}", addr.port())),
-        hostname: Some(hostname.clone()),
-        version: Some(MESOS_VERSION.into()),
-        address: Some(Address {
-            hostname: Some(hostname),
-            ip: Some(advertise),
-            port: addr.port() as u32,
-        }),
-        capabilities: ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]
-            .iter()
-            .map(|c| Capability {
-                kind: c.to_string(),
-            })
-            .collect(),
-    };
+    let master_info = leadership::new_master_info(&advertise, &hostname, addr.port());
     let mut config = state::MasterConfig::new(master_info.clone());
     config.offer_timeout = offer_timeout;
     config.allocation_interval = allocation_interval;
@@ -246,40 +263,33 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
     config.agent_reregister_timeout = reregister;
     config.max_completed_frameworks = flags.max_completed_frameworks;
     config.max_completed_tasks_per_framework = flags.max_completed_tasks_per_framework;
-    config.allocator_seed = rand_seed();
-    let heartbeat_interval = config.heartbeat_interval;
-
-    let mut store = store;
-    let registry = store.load()?;
-    let now = runtime::wall_now();
-    let master = state::Master::new(config, registry, now);
     let mut flag_map = flags.flag_map();
     flag_map.insert("port".into(), addr.port().to_string());
-    let first = snapshot::Snapshot::take(&master, &flag_map, now);
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(first));
-    let (op_tx, _) = broadcast::channel(4096);
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let actor = runtime::Actor {
-        master,
-        store,
-        flags: flag_map,
-        streams: Default::default(),
-        agents: Default::default(),
-        operator: op_tx.clone(),
-        snapshot: snap_tx,
-        dirty: true,
-    };
-    let actor = tokio::spawn(actor.run(cmd_rx));
-    let app = Arc::new(http::App {
-        cmds: cmd_tx.clone(),
-        snapshot: snap_rx,
-        operator: op_tx,
-        next_conn: AtomicU64::new(1),
-        heartbeat_interval,
+    let start_time = runtime::wall_now();
+
+    let (mode_tx, mode_rx) = tokio::sync::watch::channel(http::Mode::Following { leader: None });
+    let server_state = Arc::new(http::Server {
+        mode: mode_rx,
+        me: master_info.clone(),
+        flags: flag_map.clone(),
+        start_time,
     });
+    let plan = leadership::Plan {
+        config,
+        flags: flag_map,
+        registry,
+        advertise,
+        hostname,
+        port: addr.port(),
+        zk_session_timeout: std::time::Duration::from_secs_f64(zk_session_timeout),
+    };
+    let leadership = match zk {
+        None => leadership::Leadership::standalone(plan, mode_tx)?,
+        Some(url) => leadership::Leadership::zookeeper(plan, url, mode_tx),
+    };
     let router = axum::Router::new()
         .fallback(http::route)
-        .with_state(app)
+        .with_state(server_state)
         .layer(axum::extract::DefaultBodyLimit::max(http::MAX_BODY));
     let (stop_server, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -293,18 +303,8 @@ pub async fn start(flags: MasterFlags) -> Result<MasterHandle, String> {
     Ok(MasterHandle {
         addr,
         master_info,
-        cmds: cmd_tx,
+        leadership,
         stop_server,
         server,
-        actor,
     })
-}
-
-/// A seed for the allocator's agent shuffle (the state machine itself draws nothing).
-fn rand_seed() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    t ^ (std::process::id() as u64).rotate_left(32)
 }

@@ -525,3 +525,49 @@ pub fn roles_json(s: &Snapshot) -> Value {
         })).collect::<Vec<_>>()
     })
 }
+
+/// `/master/state` of a master that is not leading: who it is and who leads.
+pub fn follower_state_json(
+    me: &mesos_proto::v1::MasterInfo,
+    leader: Option<&mesos_proto::v1::MasterInfo>,
+    flags: &std::collections::BTreeMap<String, String>,
+    start_time: f64,
+) -> Value {
+    let mut m = match version_json() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    m.insert("start_time".into(), json!(start_time));
+    m.insert("id".into(), json!(me.id));
+    m.insert("pid".into(), json!(me.pid.clone().unwrap_or_default()));
+    m.insert(
+        "hostname".into(),
+        json!(me.hostname.clone().unwrap_or_default()),
+    );
+    m.insert(
+        "capabilities".into(),
+        json!(["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"]),
+    );
+    m.insert("activated_slaves".into(), json!(0.0));
+    m.insert("deactivated_slaves".into(), json!(0.0));
+    m.insert("unreachable_slaves".into(), json!(0.0));
+    if let Some(l) = leader {
+        m.insert("leader".into(), json!(l.pid.clone().unwrap_or_default()));
+        m.insert(
+            "leader_info".into(),
+            json!({"id": l.id, "pid": l.pid.clone().unwrap_or_default(), "port": l.port, "hostname": l.hostname.clone().unwrap_or_default()}),
+        );
+    }
+    m.insert("flags".into(), json!(flags));
+    for k in [
+        "slaves",
+        "recovered_slaves",
+        "frameworks",
+        "completed_frameworks",
+        "orphan_tasks",
+        "unregistered_frameworks",
+    ] {
+        m.insert(k.into(), json!([]));
+    }
+    Value::Object(m)
+}

@@ -1,0 +1,138 @@
+//! Real components for tests. Each fixture starts what it needs and fails with a message
+//! naming what to install when a component is missing; none skips silently.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where Debian's `zookeeper` package puts the server.
+pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+pub const ZOOKEEPER_CONF: &str = "/etc/zookeeper/conf";
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A standalone ZooKeeper server on a free loopback port with its own data directory.
+pub struct ZkServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl ZkServer {
+    /// Start a server and wait until it answers. Panics, naming the package to install,
+    /// when ZooKeeper or Java is missing.
+    pub fn start() -> ZkServer {
+        if !std::path::Path::new(ZOOKEEPER_JAR).exists() {
+            panic!(
+                "ZooKeeper is not installed ({ZOOKEEPER_JAR} is missing): run scripts/install-test-deps.sh \
+                 (it installs Debian's `zookeeper` package)"
+            );
+        }
+        let dir = tempfile::tempdir().expect("zookeeper data dir");
+        let mut zk = ZkServer {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        zk.spawn();
+        zk
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all(self.data_dir()).expect("data dir");
+        let log = std::fs::File::create(self.dir.path().join("zookeeper.log")).expect("log file");
+        let child = Command::new("java")
+            .args([
+                "-Xmx256m",
+                "-Dzookeeper.admin.enableServer=false",
+                "-Dzookeeper.4lw.commands.whitelist=srvr,ruok",
+                "-cp",
+                &format!("{ZOOKEEPER_CONF}:{ZOOKEEPER_JAR}"),
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+                &self.port.to_string(),
+                &self.data_dir().display().to_string(),
+                // tickTime 500 ms: sessions from 1 s to 10 s, so tests can use short ones.
+                "500",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run java for ZooKeeper ({e}): install Debian's `zookeeper` package (it brings a JRE)"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.answers() {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.path().join("zookeeper.log"))
+                    .unwrap_or_default();
+                panic!(
+                    "ZooKeeper did not start on port {} within 60 s; its log:\n{log}",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect_timeout(
+            &([127, 0, 0, 1], self.port).into(),
+            Duration::from_millis(500),
+        ) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(b"srvr").is_err() {
+            return false;
+        }
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.contains("Zookeeper version")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:<port>`
+    pub fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `zk://127.0.0.1:<port><path>`
+    pub fn url(&self, path: &str) -> String {
+        format!("zk://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Kill the server (SIGKILL), keeping its data.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for ZkServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
