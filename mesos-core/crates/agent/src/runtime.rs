@@ -743,6 +743,7 @@ async fn master_loop(shared: Arc<Shared>) {
     let mut attempt: u32 = 0;
     let mut reconnect_rx = shared.reconnect.subscribe();
     let mut leader = shared.leader.clone();
+    let mut last_base: Option<String> = None;
     loop {
         reconnect_rx.borrow_and_update();
         let base = loop {
@@ -753,6 +754,11 @@ async fn master_loop(shared: Arc<Shared>) {
                 return;
             }
         };
+        // A new leader starts a new series of attempts: back off from scratch.
+        if last_base.as_deref() != Some(base.as_str()) {
+            attempt = 0;
+            last_base = Some(base.clone());
+        }
         let url = format!("{base}/internal/agent/connect");
         let registration = shared.lock().agent.registration();
         let body = serde_json::to_vec(&registration).unwrap_or_default();

@@ -270,6 +270,8 @@ pub async fn route(State(server): State<Arc<Server>>, req: Request<Body>) -> Res
 fn follower_route(server: &Server, leader: Option<&MasterInfo>, req: Request<Body>) -> Response {
     let path = normalized_path(&req);
     let q = query_map(&req);
+    // Elected but not serving yet (the registry is loading): never redirect to ourselves.
+    let leader = leader.filter(|l| !(l.port == server.me.port && l.hostname == server.me.hostname));
     let leader_addr =
         leader.map(|l| format!("{}:{}", l.hostname.clone().unwrap_or_default(), l.port));
     let redirect = |target: String| match &leader_addr {

@@ -229,8 +229,15 @@ impl Master {
         }
 
         let mut used: BTreeMap<(FrameworkId, String), Resources> = BTreeMap::new();
+        let mut default_role: BTreeMap<FrameworkId, String> = BTreeMap::new();
         for snap in tasks {
-            let fid = snap.framework_id.clone();
+            let TaskSnapshot {
+                framework_id: fid,
+                task: info,
+                state,
+                status,
+                ..
+            } = snap;
             if self.removed_framework_ids.contains(&fid) {
                 continue;
             }
@@ -240,42 +247,51 @@ impl Master {
                 self.add_recovered_framework(FrameworkInfo::placeholder(fid.clone()), now);
             }
             let fw = self.frameworks.get_mut(&fid).expect("added above");
-            let role = fw
-                .tasks
-                .get(&snap.task.task_id)
-                .map(|t| t.role.clone())
-                .unwrap_or_else(|| fw.roles().first().cloned().unwrap_or_else(|| "*".into()));
-            let resources = Resources::from_wire(&snap.task.resources).unwrap_or_default();
-            let executor_id = snap.task.executor.as_ref().map(|e| e.executor_id.clone());
-            let task = fw
-                .tasks
-                .entry(snap.task.task_id.clone())
-                .or_insert_with(|| TaskRecord {
-                    info: snap.task.clone(),
-                    framework_id: fid.clone(),
-                    agent_id: id.clone(),
-                    executor_id,
-                    role: role.clone(),
-                    state: snap.state,
-                    resources: resources.clone(),
-                    statuses: snap.status.clone().into_iter().collect(),
-                    unacked_uuid: None,
-                    resources_recovered: false,
-                    unreachable_time: None,
-                });
-            task.state = snap.state;
+            let task_id = info.task_id.clone();
+            let resources = Resources::from_wire(&info.resources).unwrap_or_default();
+            let task = match fw.tasks.entry(task_id.clone()) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let role = default_role
+                        .entry(fid.clone())
+                        .or_insert_with(|| {
+                            fw.info
+                                .effective_roles()
+                                .into_iter()
+                                .next()
+                                .unwrap_or_else(|| "*".into())
+                        })
+                        .clone();
+                    e.insert(TaskRecord {
+                        executor_id: info.executor.as_ref().map(|x| x.executor_id.clone()),
+                        info,
+                        framework_id: fid.clone(),
+                        agent_id: id.clone(),
+                        role,
+                        state,
+                        resources: resources.clone(),
+                        statuses: Vec::new(),
+                        unacked_uuid: None,
+                        resources_recovered: false,
+                        unreachable_time: None,
+                    })
+                }
+            };
+            task.state = state;
             task.unreachable_time = None;
-            task.resources_recovered = snap.state.is_terminal();
-            if let Some(s) = &snap.status {
-                if task.statuses.last() != Some(s) {
-                    task.statuses.push(s.clone());
+            task.resources_recovered = state.is_terminal();
+            if let Some(s) = status {
+                if task.statuses.last() != Some(&s) {
+                    task.statuses.push(s);
                 }
             }
-            if !snap.state.is_terminal() {
-                let e = used.entry((fid.clone(), role)).or_default();
-                *e = e.checked_add(&resources).unwrap_or_else(|_| e.clone());
+            if !state.is_terminal() {
+                let e = used.entry((fid.clone(), task.role.clone())).or_default();
+                if let Ok(sum) = e.checked_add(&resources) {
+                    *e = sum;
+                }
             }
-            record.tasks.insert((fid, snap.task.task_id));
+            record.tasks.insert((fid, task_id));
         }
         for ex in executors {
             if ex.command_executor || self.removed_framework_ids.contains(&ex.framework_id) {
