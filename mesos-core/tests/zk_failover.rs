@@ -250,6 +250,41 @@ async fn three_masters_survive_leader_kills_and_a_zookeeper_restart() {
     assert_eq!(info["address"]["port"], leader as u64, "{info}");
     assert_eq!(info["version"], "1.11.0");
 
+    // Followers send the APIs to the leader (307, spec 1.1) and answer /redirect.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for m in masters.iter().filter(|m| m.port != leader) {
+        let r = no_redirects
+            .post(format!("http://127.0.0.1:{}/api/v1/scheduler", m.port))
+            .header("Content-Type", "application/json")
+            .body(r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307);
+        assert_eq!(
+            r.headers()["location"],
+            format!("//127.0.0.1:{leader}/master/api/v1/scheduler").as_str()
+        );
+        let r = no_redirects
+            .get(format!("http://127.0.0.1:{}/master/redirect", m.port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers()["location"],
+            format!("//127.0.0.1:{leader}").as_str()
+        );
+        let r = no_redirects
+            .get(format!("http://127.0.0.1:{}/health", m.port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
     // A framework with one task on each agent.
     let info = framework_info(&["PARTITION_AWARE"], 3600.0);
     let (client, events) = SchedulerClient::subscribe(&zk_url, info)
