@@ -126,7 +126,7 @@ pub fn get_tasks(s: &Snapshot) -> Value {
                 tasks.push(task_proto(t));
             }
         }
-        completed.extend(f.completed_tasks.iter().map(task_proto));
+        completed.extend(f.completed_tasks.iter().map(|t| task_proto(t)));
     }
     json!({"tasks": tasks, "unreachable_tasks": unreachable, "completed_tasks": completed})
 }

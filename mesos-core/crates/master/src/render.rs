@@ -91,7 +91,7 @@ fn sum<'a>(it: impl Iterator<Item = &'a Resources>) -> Resources {
 }
 
 pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
-    let live: Vec<&TaskRecord> = fw.tasks.values().collect();
+    let live: Vec<&TaskRecord> = fw.tasks.values().map(|t| t.as_ref()).collect();
     let used = sum(live
         .iter()
         .filter(|t| !t.state.is_terminal() && !t.resources_recovered)
@@ -162,7 +162,7 @@ pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
     );
     m.insert(
         "completed_tasks".into(),
-        Value::Array(fw.completed_tasks.iter().map(task_json).collect()),
+        Value::Array(fw.completed_tasks.iter().map(|t| task_json(t)).collect()),
     );
     m.insert(
         "offers".into(),
@@ -483,7 +483,12 @@ pub fn tasks_json(
         .frameworks
         .iter()
         .chain(s.completed_frameworks.iter())
-        .flat_map(|f| f.tasks.values().chain(f.completed_tasks.iter()))
+        .flat_map(|f| {
+            f.tasks
+                .values()
+                .chain(f.completed_tasks.iter())
+                .map(|t| t.as_ref())
+        })
         .filter(|t| {
             q.get("framework_id")
                 .is_none_or(|f| &t.framework_id.value == f)

@@ -258,6 +258,49 @@ impl Resources {
         out
     }
 
+    /// `self += other` in place, with the checks of [`checked_add`](Self::checked_add);
+    /// on error `self` is unchanged.
+    pub fn try_add_assign(&mut self, other: &Resources) -> Result<(), ResourceError> {
+        for (k, v) in &other.scalars {
+            self.scalar_milli(k)
+                .checked_add(*v)
+                .ok_or(ResourceError::Overflow)?;
+        }
+        for (k, r) in &other.ranges {
+            if self.ranges.get(k).is_some_and(|cur| cur.overlaps(r)) {
+                return Err(ResourceError::Invalid(format!("'{k}' ranges overlap")));
+            }
+        }
+        for (k, items) in &other.sets {
+            if self.sets.get(k).is_some_and(|cur| !cur.is_disjoint(items)) {
+                return Err(ResourceError::Invalid(format!("'{k}' set items repeat")));
+            }
+        }
+        for (k, v) in &other.scalars {
+            match self.scalars.get_mut(k) {
+                Some(cur) => *cur += v,
+                None => {
+                    self.scalars.insert(k.clone(), *v);
+                }
+            }
+        }
+        for (k, r) in &other.ranges {
+            let merged = self
+                .ranges
+                .get(k)
+                .map(|c| c.union(r))
+                .unwrap_or_else(|| r.clone());
+            self.ranges.insert(k.clone(), merged);
+        }
+        for (k, items) in &other.sets {
+            self.sets
+                .entry(k.clone())
+                .or_default()
+                .extend(items.iter().cloned());
+        }
+        Ok(())
+    }
+
     /// `self - other`, failing when `other` is not contained in `self`.
     pub fn checked_sub(&self, other: &Resources) -> Result<Resources, ResourceError> {
         if !self.contains(other) {
@@ -585,6 +628,21 @@ mod tests {
             prop_assert!(sum.contains(&a));
             prop_assert!(sum.contains(&b));
             prop_assert_eq!(sum.checked_sub(&b).unwrap(), a);
+        }
+
+        #[test]
+        fn add_assign_matches_checked_add(a in arb_resources(), b in arb_resources()) {
+            let mut x = a.clone();
+            match a.checked_add(&b) {
+                Ok(sum) => {
+                    x.try_add_assign(&b).unwrap();
+                    prop_assert_eq!(x, sum);
+                }
+                Err(_) => {
+                    prop_assert!(x.try_add_assign(&b).is_err());
+                    prop_assert_eq!(x, a);
+                }
+            }
         }
 
         #[test]

@@ -248,7 +248,6 @@ impl Master {
             }
             let fw = self.frameworks.get_mut(&fid).expect("added above");
             let task_id = info.task_id.clone();
-            let resources = Resources::from_wire(&info.resources).unwrap_or_default();
             let task = match fw.tasks.entry(task_id.clone()) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -262,19 +261,19 @@ impl Master {
                                 .unwrap_or_else(|| "*".into())
                         })
                         .clone();
-                    e.insert(TaskRecord {
+                    e.insert(Box::new(TaskRecord {
                         executor_id: info.executor.as_ref().map(|x| x.executor_id.clone()),
+                        resources: Resources::from_wire(&info.resources).unwrap_or_default(),
                         info,
                         framework_id: fid.clone(),
                         agent_id: id.clone(),
                         role,
                         state,
-                        resources: resources.clone(),
                         statuses: Vec::new(),
                         unacked_uuid: None,
                         resources_recovered: false,
                         unreachable_time: None,
-                    })
+                    }))
                 }
             };
             task.state = state;
@@ -287,9 +286,7 @@ impl Master {
             }
             if !state.is_terminal() {
                 let e = used.entry((fid.clone(), task.role.clone())).or_default();
-                if let Ok(sum) = e.checked_add(&resources) {
-                    *e = sum;
-                }
+                let _ = e.try_add_assign(&task.resources);
             }
             record.tasks.insert((fid, task_id));
         }

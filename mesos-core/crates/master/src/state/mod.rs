@@ -213,8 +213,9 @@ pub struct FrameworkRecord {
     pub failover_deadline: Option<f64>,
     pub next_heartbeat: f64,
     pub suppressed_roles: BTreeSet<String>,
-    pub tasks: BTreeMap<TaskId, TaskRecord>,
-    pub completed_tasks: VecDeque<TaskRecord>,
+    /// Boxed: a task record is large, and B-tree nodes move their values around.
+    pub tasks: BTreeMap<TaskId, Box<TaskRecord>>,
+    pub completed_tasks: VecDeque<Box<TaskRecord>>,
     pub offers: BTreeSet<OfferId>,
     pub executors: BTreeMap<AgentId, BTreeMap<ExecutorId, ExecutorRecord>>,
 }

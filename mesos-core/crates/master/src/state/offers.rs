@@ -589,7 +589,8 @@ impl Master {
                 .insert((record.framework_id.clone(), record.info.task_id.clone()));
         }
         if let Some(fw) = self.frameworks.get_mut(&record.framework_id) {
-            fw.tasks.insert(record.info.task_id.clone(), record);
+            fw.tasks
+                .insert(record.info.task_id.clone(), Box::new(record));
         }
     }
 }
