@@ -77,23 +77,13 @@ fn readmission(agents: usize, frameworks: usize, tasks_per_agent: usize) {
                 .map(|t| {
                     let fid = fids[(a * tasks_per_agent + t) % fids.len()].clone();
                     let task_id = TaskId::new(format!("t-{a}-{t}"));
-                    let task = TaskInfo {
-                        name: task_id.value.clone(),
-                        task_id: task_id.clone(),
-                        agent_id: info.id.clone().unwrap(),
-                        resources: task_res.clone(),
-                        executor: None,
-                        command: Some(CommandInfo::shell("sleep 1000")),
-                        container: None,
-                        health_check: None,
-                        check: None,
-                        kill_policy: None,
-                        data: None,
-                        labels: None,
-                        discovery: None,
-                        max_completion_time: None,
-                        limits: None,
-                    };
+                    let mut task = TaskInfo::new(
+                        task_id.value.clone(),
+                        task_id.clone(),
+                        info.id.clone().unwrap(),
+                    );
+                    task.resources = task_res.clone();
+                    task.command = Some(CommandInfo::shell("sleep 1000"));
                     TaskSnapshot {
                         framework_id: fid,
                         executor_id: ExecutorId::new(task_id.value.clone()),

@@ -3,9 +3,8 @@
 
 mod support;
 
-use mesos_core::proto::ids::*;
 use mesos_core::proto::resources::Resources;
-use mesos_core::proto::scheduler::{Call, Kill, Reconcile, Roles};
+use mesos_core::proto::scheduler::{Call, Reconcile, Roles};
 use mesos_core::proto::v1::*;
 use std::time::Duration;
 use support::*;
@@ -58,16 +57,7 @@ async fn command_tasks_finish_fail_and_get_killed() {
         "{failed:?}"
     );
     fw.wait_state("long", TaskState::TaskRunning).await;
-    let status = fw
-        .client
-        .call(Call::Kill(Kill {
-            task_id: TaskId::new("long"),
-            agent_id: None,
-            kill_policy: None,
-        }))
-        .await
-        .unwrap();
-    assert_eq!(status, 202);
+    fw.kill("long").await;
     fw.wait_state("long", TaskState::TaskKilled).await;
 
     // The sandbox stdout is readable through the agent's /files/read.
@@ -237,14 +227,7 @@ async fn master_restart_loses_no_running_task() {
     let s = fw.wait_state("m1", TaskState::TaskRunning).await;
     assert_eq!(s.reason.as_deref(), Some("REASON_RECONCILIATION"));
     // And the task is still controllable.
-    fw.client
-        .call(Call::Kill(Kill {
-            task_id: TaskId::new("m1"),
-            agent_id: None,
-            kill_policy: None,
-        }))
-        .await
-        .unwrap();
+    fw.kill("m1").await;
     fw.wait_state("m1", TaskState::TaskKilled).await;
     cluster.shutdown(true).await;
 }

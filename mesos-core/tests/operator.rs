@@ -211,16 +211,7 @@ async fn read_endpoints_have_the_mesos_shapes() {
         }
         if !killed && seen.iter().any(|e| e["type"] == "SUBSCRIBED") {
             killed = true;
-            fw.client
-                .call(mesos_core::proto::scheduler::Call::Kill(
-                    mesos_core::proto::scheduler::Kill {
-                        task_id: mesos_core::proto::ids::TaskId::new("op1"),
-                        agent_id: None,
-                        kill_policy: None,
-                    },
-                ))
-                .await
-                .unwrap();
+            fw.kill("op1").await;
         }
     }
     assert_eq!(seen[0]["type"], "SUBSCRIBED");

@@ -290,14 +290,7 @@ async fn three_masters_survive_leader_kills_and_a_zookeeper_restart() {
     let (client, events) = SchedulerClient::subscribe(&zk_url, info)
         .await
         .expect("subscribe");
-    let mut fw = Framework {
-        client,
-        events,
-        offers: vec![],
-        updates: vec![],
-        rescinded: vec![],
-        errors: vec![],
-    };
+    let mut fw = Framework::new(client, events);
     fw.until("offers from both agents", |f| {
         f.offers
             .iter()

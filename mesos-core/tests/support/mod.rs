@@ -64,6 +64,10 @@ impl Framework {
         let (client, events) = SchedulerClient::subscribe(&master.to_string(), info)
             .await
             .expect("subscribe");
+        Framework::new(client, events)
+    }
+
+    pub fn new(client: SchedulerClient, events: EventStream) -> Framework {
         Framework {
             client,
             events,
@@ -72,6 +76,20 @@ impl Framework {
             rescinded: vec![],
             errors: vec![],
         }
+    }
+
+    /// KILL a task (answered 202; the outcome arrives as an update).
+    pub async fn kill(&self, task: &str) {
+        let status = self
+            .client
+            .call(Call::Kill(mesos_core::proto::scheduler::Kill {
+                task_id: TaskId::new(task),
+                agent_id: None,
+                kill_policy: None,
+            }))
+            .await
+            .expect("kill");
+        assert_eq!(status, 202);
     }
 
     pub fn id(&self) -> FrameworkId {

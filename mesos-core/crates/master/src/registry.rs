@@ -105,6 +105,22 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Insert or replace one row of `table` (`agents` or `frameworks`) with `value`'s JSON.
+    fn put<T: serde::Serialize>(
+        &self,
+        table: &str,
+        id: Option<&str>,
+        value: &T,
+    ) -> Result<rusqlite::Result<usize>, String> {
+        let json = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        Ok(self.conn.execute(
+            &format!("INSERT OR REPLACE INTO {table} (id, info) VALUES (?1, ?2)"),
+            params![id.unwrap_or_default(), json],
+        ))
+    }
+}
+
 impl Store for SqliteStore {
     fn load(&mut self) -> Result<Registry, String> {
         let mut reg = Registry::default();
@@ -120,31 +136,13 @@ impl Store for SqliteStore {
     fn apply(&mut self, op: &RegistryOp) -> Result<(), String> {
         let res = match op {
             RegistryOp::AdmitAgent(info) => {
-                let id = info
-                    .id
-                    .as_ref()
-                    .map(|i| i.value.clone())
-                    .unwrap_or_default();
-                let json = serde_json::to_string(info).map_err(|e| e.to_string())?;
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO agents (id, info) VALUES (?1, ?2)",
-                    params![id, json],
-                )
+                self.put("agents", info.id.as_ref().map(|i| i.as_str()), info)?
             }
             RegistryOp::RemoveAgent(id) => self
                 .conn
                 .execute("DELETE FROM agents WHERE id = ?1", params![id.value]),
             RegistryOp::PutFramework(info) => {
-                let id = info
-                    .id
-                    .as_ref()
-                    .map(|i| i.value.clone())
-                    .unwrap_or_default();
-                let json = serde_json::to_string(info).map_err(|e| e.to_string())?;
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO frameworks (id, info) VALUES (?1, ?2)",
-                    params![id, json],
-                )
+                self.put("frameworks", info.id.as_ref().map(|i| i.as_str()), info)?
             }
             RegistryOp::RemoveFramework(id) => self
                 .conn

@@ -415,6 +415,29 @@ pub struct TaskInfo {
     pub limits: Option<Value>,
 }
 
+impl TaskInfo {
+    /// A task with no resources, command or executor yet.
+    pub fn new(name: impl Into<String>, task_id: TaskId, agent_id: AgentId) -> Self {
+        TaskInfo {
+            name: name.into(),
+            task_id,
+            agent_id,
+            resources: Vec::new(),
+            executor: None,
+            command: None,
+            container: None,
+            health_check: None,
+            check: None,
+            kill_policy: None,
+            data: None,
+            labels: None,
+            discovery: None,
+            max_completion_time: None,
+            limits: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskGroupInfo {
     #[serde(default)]

@@ -269,8 +269,18 @@ impl Master {
             stream,
             event: Event::Heartbeat,
         });
-        // Agents running this framework's tasks learn the (possibly new) info.
-        let agents: BTreeSet<AgentId> = self.frameworks[&id]
+        self.tell_agents_framework_info(&id, &info, out);
+        self.request_allocation(now);
+    }
+
+    /// Agents running this framework's tasks learn its (possibly new) info.
+    fn tell_agents_framework_info(
+        &self,
+        id: &FrameworkId,
+        info: &FrameworkInfo,
+        out: &mut Vec<Output>,
+    ) {
+        let agents: BTreeSet<AgentId> = self.frameworks[id]
             .tasks
             .values()
             .map(|t| t.agent_id.clone())
@@ -284,7 +294,6 @@ impl Master {
                 out,
             );
         }
-        self.request_allocation(now);
     }
 
     /// A framework known from the registry (or from a re-registering agent) that has not
@@ -357,16 +366,7 @@ impl Master {
         out.push(Output::Operator(OperatorEvent::FrameworkUpdated {
             framework_id: fid.clone(),
         }));
-        let agents: BTreeSet<AgentId> = fw.tasks.values().map(|t| t.agent_id.clone()).collect();
-        for agent in agents {
-            self.send_agent(
-                &agent,
-                MasterToAgent::UpdateFramework {
-                    framework: info.clone(),
-                },
-                out,
-            );
-        }
+        self.tell_agents_framework_info(fid, &info, out);
         self.request_allocation(now);
         Reply::Ok
     }
