@@ -5,7 +5,9 @@
 //! * [`proto`]: the Mesos v1 wire vocabulary (IDs, FrameworkInfo, TaskInfo, Offer,
 //!   TaskStatus, scheduler calls and events, resources with checked arithmetic);
 //! * [`client`]: a v1 scheduler client (subscribe, send calls, read events);
-//! * [`cluster`]: starting a master and agents in-process (what `mesos-local` does).
+//! * [`cluster`]: starting a master and agents in-process (what `mesos-local` does);
+//! * [`election`]: leader election and leader detection (standalone or ZooKeeper), for
+//!   frameworks that run several instances, each under its own znode path.
 //!
 //! The master's and agent's internals live in private crates and are not re-exported.
 
@@ -14,4 +16,5 @@ pub mod cluster;
 pub mod flags;
 pub mod logging;
 
+pub use mesos_election as election;
 pub use mesos_proto as proto;
