@@ -20,6 +20,7 @@ PYTHON="${PYTHON:-python3}"
 # ---------------------------------------------------------------------------
 APT_PACKAGES=(
     zookeeper                # ZooKeeper server for the election and registry tests
+    busybox-static           # the Docker containerizer tests' image (scripts/make-test-image.sh)
     # chromium               # web UI screenshots (later issue)
 )
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

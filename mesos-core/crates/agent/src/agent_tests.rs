@@ -698,3 +698,51 @@ fn id_generator_gives_distinct_v4_uuids() {
         16
     );
 }
+
+#[test]
+fn containerizers_decide_which_tasks_run() {
+    let docker_task = |id: &str| {
+        let mut t = command_task(id, "echo hi");
+        t.container = Some(serde_json::json!({"type": "DOCKER", "docker": {"image": "img:1"}}));
+        t
+    };
+    let failed = |out: &[Output]| {
+        let s = sent_updates(out);
+        assert_eq!(s.len(), 1, "{out:?}");
+        assert_eq!(s[0].state, TaskState::TaskFailed);
+        assert_eq!(
+            s[0].reason.as_deref(),
+            Some("REASON_CONTAINER_LAUNCH_FAILED")
+        );
+        assert!(!out.iter().any(|o| matches!(o, Output::Launch(_))));
+        s[0].message.clone().unwrap()
+    };
+    // mesos only: DOCKER tasks fail.
+    let mut a = registered();
+    let msg = failed(&run(&mut a, t(1), docker_task("d1")));
+    assert!(msg.contains("needs the docker containerizer"), "{msg}");
+    // docker only: DOCKER command tasks run under the command executor in docker mode,
+    // anything else fails.
+    let mut cfg = AgentConfig::for_tests();
+    cfg.containerizers = vec!["docker".into()];
+    let mut a = Agent::new(cfg, 7, t(0));
+    a.handle(t(0), Input::Master(registered_msg(false)));
+    let l = launch_of(&run(&mut a, t(1), docker_task("d2")));
+    assert!(crate::executors::is_docker_command_executor(
+        l.command_executor,
+        &l.executor_info
+    ));
+    let msg = failed(&run(&mut a, t(2), command_task("p1", "true")));
+    assert!(msg.contains("--containerizers=docker"), "{msg}");
+    // Custom executors in Docker containers are not supported.
+    let mut custom = docker_task("d3");
+    custom.command = None;
+    custom.executor = Some(
+        serde_json::from_value(serde_json::json!({
+            "executor_id": {"value": "e1"}, "command": {"value": "run-executor"}
+        }))
+        .unwrap(),
+    );
+    let msg = failed(&run(&mut a, t(3), custom));
+    assert!(msg.contains("command tasks only"), "{msg}");
+}

@@ -72,6 +72,58 @@ pub fn command_executor_info(
     }
 }
 
+/// The `type` of a `ContainerInfo` (`DOCKER` or `MESOS`), if any.
+pub fn container_type(container: Option<&serde_json::Value>) -> Option<&str> {
+    container?.get("type")?.as_str()
+}
+
+/// Whether a task (or executor) asks for a Docker container (`container.type: DOCKER`).
+pub fn is_docker(container: Option<&serde_json::Value>) -> bool {
+    container_type(container) == Some("DOCKER")
+}
+
+/// Whether a command executor runs its task in a Docker container (the docker executor).
+pub fn is_docker_command_executor(command_executor: bool, info: &ExecutorInfo) -> bool {
+    command_executor && is_docker(info.container.as_ref())
+}
+
+/// Why no enabled containerizer can run a task (or task group), if none can. A Docker
+/// container needs the docker containerizer and is supported for command tasks only; any
+/// other container needs the mesos containerizer.
+pub fn containerizer_refusal(
+    containerizers: &[String],
+    executor: Option<&ExecutorInfo>,
+    tasks: &[&TaskInfo],
+) -> Option<String> {
+    let enabled = |k: &str| containerizers.iter().any(|c| c == k);
+    let flag = containerizers.join(",");
+    let docker_executor = executor.is_some_and(|e| is_docker(e.container.as_ref()));
+    let docker_task = tasks.iter().any(|t| is_docker(t.container.as_ref()));
+    if docker_executor || docker_task {
+        if !enabled("docker") {
+            return Some(format!(
+                "Failed to launch container: a container of type DOCKER needs the docker \
+                 containerizer, and this agent runs with --containerizers={flag}"
+            ));
+        }
+        if executor.is_some() || tasks.len() != 1 {
+            return Some(
+                "Failed to launch container: the docker containerizer runs command tasks only \
+                 (no custom executors or task groups in Docker containers)"
+                    .into(),
+            );
+        }
+        return None;
+    }
+    if !enabled("mesos") {
+        return Some(format!(
+            "Failed to launch container: only tasks with a container of type DOCKER can run \
+             on this agent (--containerizers={flag})"
+        ));
+    }
+    None
+}
+
 /// Whether an ExecutorInfo asks for the built-in default executor: `type: DEFAULT`, or no
 /// type and no command.
 pub fn is_default_executor(info: &ExecutorInfo) -> bool {
@@ -148,6 +200,25 @@ impl Agent {
             return;
         }
         self.put_framework(fw.clone(), framework, out);
+        if let Some(msg) =
+            containerizer_refusal(&self.cfg.containerizers, task.executor.as_ref(), &[&task])
+        {
+            let eid = task
+                .executor
+                .as_ref()
+                .map(|e| e.executor_id.clone())
+                .unwrap_or_else(|| ExecutorId::new(task.task_id.value.clone()));
+            let k = self.new_task(now, &fw, &eid, task, None);
+            self.agent_update(
+                now,
+                &k,
+                TaskState::TaskFailed,
+                "REASON_CONTAINER_LAUNCH_FAILED",
+                &msg,
+                out,
+            );
+            return;
+        }
         let (info, command_executor) = match (&task.executor, &task.command) {
             (Some(e), _) => {
                 let mut e = e.clone();
@@ -195,6 +266,23 @@ impl Agent {
             .filter(|t| !self.tasks.contains_key(&(fw.clone(), t.task_id.clone())))
             .collect();
         if tasks.is_empty() {
+            return;
+        }
+        let refs: Vec<&TaskInfo> = tasks.iter().collect();
+        if let Some(msg) = containerizer_refusal(&self.cfg.containerizers, Some(&executor), &refs) {
+            let group = self.next_seq;
+            self.next_seq += 1;
+            for t in tasks {
+                let k = self.new_task(now, &fw, &executor.executor_id, t, Some(group));
+                self.agent_update(
+                    now,
+                    &k,
+                    TaskState::TaskFailed,
+                    "REASON_CONTAINER_LAUNCH_FAILED",
+                    &msg,
+                    out,
+                );
+            }
             return;
         }
         if is_default_executor(&executor) {

@@ -78,9 +78,24 @@ pub struct AgentFlags {
     /// `rack:r1;level:10`.
     #[arg(long, env = "MESOS_ATTRIBUTES")]
     pub attributes: Option<String>,
-    /// Comma-separated list; only `mesos` is implemented.
+    /// Comma-separated list of `mesos` and `docker`, in order of preference.
     #[arg(long, env = "MESOS_CONTAINERIZERS", default_value = "mesos")]
     pub containerizers: String,
+    /// The Docker engine's socket (Docker containerizer).
+    #[arg(
+        long,
+        env = "MESOS_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: String,
+    /// Comma-separated host path prefixes Docker tasks may bind-mount as volumes (default
+    /// none: only paths inside the sandbox).
+    #[arg(long, env = "MESOS_DOCKER_VOLUME_HOST_PATHS_ALLOWED")]
+    pub docker_volume_host_paths_allowed: Option<String>,
+    /// Whether Docker tasks may ask for `privileged` containers.
+    #[arg(long, env = "MESOS_DOCKER_PRIVILEGED_ALLOWED", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub docker_privileged_allowed: bool,
     /// Where `mesos-executor` lives (default: the directory of the running binary).
     #[arg(long, env = "MESOS_LAUNCHER_DIR")]
     pub launcher_dir: Option<PathBuf>,
@@ -138,6 +153,9 @@ impl AgentFlags {
             resources: None,
             attributes: None,
             containerizers: "mesos".into(),
+            docker_socket: "/var/run/docker.sock".into(),
+            docker_volume_host_paths_allowed: None,
+            docker_privileged_allowed: false,
             launcher_dir: None,
             executor_registration_timeout: MesosDuration(Duration::from_secs(60)),
             executor_shutdown_grace_period: MesosDuration(Duration::from_secs(5)),
@@ -166,6 +184,16 @@ impl AgentFlags {
             m.insert("attributes".into(), a.clone());
         }
         m.insert("containerizers".into(), self.containerizers.clone());
+        if self.containerizers.contains("docker") {
+            m.insert("docker_socket".into(), self.docker_socket.clone());
+            if let Some(p) = &self.docker_volume_host_paths_allowed {
+                m.insert("docker_volume_host_paths_allowed".into(), p.clone());
+            }
+            m.insert(
+                "docker_privileged_allowed".into(),
+                self.docker_privileged_allowed.to_string(),
+            );
+        }
         if let Some(l) = &self.launcher_dir {
             m.insert("launcher_dir".into(), l.display().to_string());
         }
@@ -201,36 +229,54 @@ pub struct Resolved {
     pub attributes: Vec<Attribute>,
     pub hostname: String,
     pub launcher_dir: PathBuf,
+    /// `--containerizers`, in order of preference (`mesos`, `docker`), without duplicates.
+    pub containerizers: Vec<String>,
+    /// `--docker_volume_host_paths_allowed`, each an absolute path.
+    pub docker_volume_host_paths_allowed: Vec<PathBuf>,
 }
 
 /// Check every flag value and derive what the agent needs. Errors are one line.
 pub fn resolve(flags: &AgentFlags) -> Result<Resolved, String> {
     let master_url = master_url(&flags.master)?;
-    let kinds: Vec<&str> = flags
+    let mut containerizers: Vec<String> = Vec::new();
+    for k in flags
         .containerizers
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .collect();
-    if kinds.is_empty() {
-        return Err("Invalid --containerizers: empty list".into());
-    }
-    for k in &kinds {
-        if *k != "mesos" && *k != "docker" {
+    {
+        if k != "mesos" && k != "docker" {
             return Err(format!(
                 "Invalid --containerizers: unknown containerizer '{k}'"
             ));
         }
+        if !containerizers.iter().any(|c| c == k) {
+            containerizers.push(k.to_string());
+        }
     }
-    if !kinds.contains(&"mesos") {
-        return Err(
-            "The Docker containerizer is not built yet; use --containerizers=mesos (or docker,mesos)".into(),
-        );
+    if containerizers.is_empty() {
+        return Err("Invalid --containerizers: empty list".into());
     }
-    if kinds.contains(&"docker") {
-        tracing::warn!(
-            "The Docker containerizer is not built yet; running with the mesos containerizer only"
-        );
+    let mut docker_volume_host_paths_allowed = Vec::new();
+    for p in flags
+        .docker_volume_host_paths_allowed
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let path = PathBuf::from(p);
+        if !path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(format!(
+                "Invalid --docker_volume_host_paths_allowed: '{p}' is not an absolute path"
+            ));
+        }
+        docker_volume_host_paths_allowed.push(path);
     }
     let declared = match &flags.resources {
         Some(text) => {
@@ -265,6 +311,8 @@ pub fn resolve(flags: &AgentFlags) -> Result<Resolved, String> {
         attributes,
         hostname,
         launcher_dir,
+        containerizers,
+        docker_volume_host_paths_allowed,
     })
 }
 
@@ -473,11 +521,33 @@ mod tests {
         assert!(resolve(&f).unwrap_err().starts_with("Invalid --attributes"));
         f.attributes = None;
         f.containerizers = "docker".into();
+        assert_eq!(resolve(&f).unwrap().containerizers, ["docker"]);
+        f.containerizers = "docker,mesos,docker".into();
+        assert_eq!(resolve(&f).unwrap().containerizers, ["docker", "mesos"]);
+        f.containerizers = "docker,lxc".into();
         assert!(resolve(&f)
             .unwrap_err()
-            .contains("Docker containerizer is not built yet"));
-        f.containerizers = "docker,mesos".into();
-        assert!(resolve(&f).is_ok());
+            .starts_with("Invalid --containerizers"));
+        f.containerizers = "mesos".into();
+        f.docker_volume_host_paths_allowed = Some("/data, relative".into());
+        assert!(resolve(&f)
+            .unwrap_err()
+            .starts_with("Invalid --docker_volume_host_paths_allowed"));
+        f.docker_volume_host_paths_allowed = Some("/data,/srv/x".into());
+        assert_eq!(
+            resolve(&f).unwrap().docker_volume_host_paths_allowed.len(),
+            2
+        );
+        assert!(
+            AgentFlags::try_parse_from([
+                "agent",
+                "--master=a:1",
+                "--work_dir=/x",
+                "--docker_privileged_allowed"
+            ])
+            .unwrap()
+            .docker_privileged_allowed
+        );
         f.master = "nohost".into();
         assert!(resolve(&f).unwrap_err().starts_with("Invalid --master"));
         assert!(AgentFlags::try_parse_from([

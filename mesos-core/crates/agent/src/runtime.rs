@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub heartbeat: Duration,
     containerizer: Arc<dyn Containerizer>,
     launcher_dir: PathBuf,
+    /// The docker flags when the docker containerizer is enabled.
+    docker: Option<crate::docker::DockerSettings>,
     /// The leading master's base URL (`http://host:port`), None while no leader is known:
     /// fixed for `--master host:port`, followed through ZooKeeper for `--master zk://...`.
     leader: watch::Receiver<Option<String>>,
@@ -357,6 +359,27 @@ impl Shared {
             spec.args = vec![format!("--launcher_dir={}", self.launcher_dir.display())];
             return Ok(spec);
         }
+        if crate::executors::is_docker_command_executor(req.command_executor, &req.executor_info) {
+            // The docker executor: `mesos-docker-executor` if installed, else `mesos-executor`
+            // or this binary in docker mode.
+            let settings = self
+                .docker
+                .as_ref()
+                .ok_or("The docker containerizer is not enabled (--containerizers)")?;
+            spec.program = ["mesos-docker-executor", "mesos-executor"]
+                .iter()
+                .map(|n| self.launcher_dir.join(n))
+                .find(|b| b.is_file())
+                .map_or_else(std::env::current_exe, Ok)
+                .map_err(|e| format!("Cannot find the agent binary: {e}"))?;
+            spec.env.push((
+                crate::executor::EXECUTOR_MODE_ENV.to_string(),
+                crate::executor::ExecutorMode::Docker.as_str().to_string(),
+            ));
+            spec.env.extend(settings.env(&req.container_id));
+            spec.args = vec![format!("--launcher_dir={}", self.launcher_dir.display())];
+            return Ok(spec);
+        }
         if req.command_executor {
             let bin = self.launcher_dir.join("mesos-executor");
             if bin.is_file() {
@@ -501,17 +524,40 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
             .join("mesos-executor")
             .display()
             .to_string(),
+        containerizers: resolved.containerizers.clone(),
     };
     let checkpoint = Checkpoint::open(&work_dir)?;
     let recovered = checkpoint.load(pid_alive)?;
-    let containerizer = ProcessContainerizer::with_cgroups(cgroups);
+    let process = ProcessContainerizer::with_cgroups(cgroups);
     let live: Vec<ContainerId> = recovered
         .executors
         .iter()
         .filter(|(_, alive)| *alive)
         .map(|(e, _)| e.container_id.clone())
         .collect();
-    containerizer.cleanup_unknown(&live);
+    process.cleanup_unknown(&live);
+    let mut containerizer: Arc<dyn Containerizer> = process;
+    let mut docker_settings = None;
+    if resolved.containerizers.iter().any(|c| c == "docker") {
+        let engine = crate::docker::connect(&flags.docker_socket)
+            .await
+            .map_err(|e| format!("Failed to create the docker containerizer: {e}"))?;
+        if let Some(aid) = recovered.agent_info.as_ref().and_then(|a| a.id.as_ref()) {
+            match crate::docker::remove_orphans(&engine, &aid.value, &live).await {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!("Removed orphan Docker containers {removed:?}")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("Cannot list Docker containers for orphans: {e}"),
+            }
+        }
+        containerizer = crate::docker::DockerContainerizer::new(containerizer, engine);
+        docker_settings = Some(crate::docker::DockerSettings {
+            socket: flags.docker_socket.clone(),
+            volume_host_paths_allowed: resolved.docker_volume_host_paths_allowed.clone(),
+            privileged_allowed: flags.docker_privileged_allowed,
+        });
+    }
     let agent = Agent::new(cfg, rand::random::<u128>(), wall_now());
     let (master_tx, master_rx) = mpsc::unbounded_channel();
     let (reconnect, _) = watch::channel(0u64);
@@ -535,6 +581,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
             .max(Duration::from_millis(100)),
         containerizer,
         launcher_dir: resolved.launcher_dir.clone(),
+        docker: docker_settings,
         leader: follow_leader(&resolved.master_url),
         connected_master: Mutex::new(None),
         max_epoch: AtomicU64::new(0),

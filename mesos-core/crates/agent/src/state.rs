@@ -28,6 +28,8 @@ pub struct AgentConfig {
     pub recover_cleanup: bool,
     /// Shown as the command of synthesised command executors.
     pub command_executor_path: String,
+    /// `--containerizers` in order of preference: `mesos` (processes) and/or `docker`.
+    pub containerizers: Vec<String>,
 }
 
 impl AgentConfig {
@@ -46,6 +48,7 @@ impl AgentConfig {
             status_update_retry_max: Duration::from_secs(600),
             recover_cleanup: false,
             command_executor_path: "/usr/libexec/mesos/mesos-executor".into(),
+            containerizers: vec!["mesos".into()],
         }
     }
 }

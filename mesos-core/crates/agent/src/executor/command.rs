@@ -1,7 +1,14 @@
 //! The command executor: subscribes to the agent, runs exactly one task with `/bin/sh -c`,
 //! reports its states, kills it on request, and exits once the terminal update is
 //! acknowledged.
+//!
+//! In docker mode (the docker executor) the task runs in a Docker container instead
+//! (`super::docker`): TASK_STARTING while the image is found or pulled, TASK_RUNNING once
+//! the container runs, `docker stop --time=<grace>` on KILL, and the terminal update after
+//! the container exited and was removed.
 
+use super::docker::{self as dk, DockerEvent};
+use crate::docker::DockerSettings;
 use crate::flags::MesosDuration;
 use mesos_proto::executor::{AcknowledgedEv, Event, KillEv};
 use mesos_proto::ids::*;
@@ -74,6 +81,7 @@ struct Executor {
     url: String,
     framework: Option<FrameworkInfo>,
     agent_hostname: String,
+    agent_id: String,
     task: Option<TaskInfo>,
     /// Whether the agent acknowledged any update of the task.
     task_acked: bool,
@@ -88,10 +96,39 @@ struct Executor {
     exit_failsafe: Option<Instant>,
     shutdown: bool,
     exit_tx: mpsc::UnboundedSender<i32>,
+    /// Docker mode: the task's container.
+    docker: Option<DockerTask>,
 }
 
-pub(crate) async fn run(env: ExecutorEnv) -> i32 {
+/// The docker executor's container (docker mode).
+struct DockerTask {
+    settings: DockerSettings,
+    container_id: String,
+    name: String,
+    /// Connected when the task is launched.
+    engine: Option<bollard::Docker>,
+    events: mpsc::UnboundedSender<DockerEvent>,
+    /// Started and not yet exited.
+    running: bool,
+    /// The grace period of a kill requested before the container ran.
+    pending_stop: Option<Duration>,
+}
+
+pub(crate) async fn run(env: ExecutorEnv, docker_mode: bool) -> i32 {
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<i32>();
+    let (docker_tx, mut docker_rx) = mpsc::unbounded_channel::<DockerEvent>();
+    let docker = docker_mode.then(|| {
+        let container_id = std::env::var(crate::docker::ENV_CONTAINER_ID).unwrap_or_default();
+        DockerTask {
+            settings: DockerSettings::from_env(),
+            name: crate::docker::container_name(&container_id),
+            container_id,
+            engine: None,
+            events: docker_tx,
+            running: false,
+            pending_stop: None,
+        }
+    });
     let mut ex = Executor {
         url: format!("http://{}/api/v1/executor", env.agent_endpoint),
         env,
@@ -101,6 +138,7 @@ pub(crate) async fn run(env: ExecutorEnv) -> i32 {
             .unwrap_or_default(),
         framework: None,
         agent_hostname: String::new(),
+        agent_id: std::env::var("MESOS_AGENT_ID").unwrap_or_default(),
         task: None,
         task_acked: false,
         unacked: Vec::new(),
@@ -114,6 +152,7 @@ pub(crate) async fn run(env: ExecutorEnv) -> i32 {
         exit_failsafe: None,
         shutdown: false,
         exit_tx,
+        docker,
     };
     let mut stream: Option<(ByteStream, recordio::Decoder)> = None;
     let mut disconnected_since = Instant::now();
@@ -134,7 +173,7 @@ pub(crate) async fn run(env: ExecutorEnv) -> i32 {
                         log(&format!(
                             "Giving up on the agent after the recovery timeout: {e}"
                         ));
-                        ex.kill_now();
+                        ex.kill_now().await;
                         return 1;
                     }
                     log(&format!("Cannot subscribe: {e}"));
@@ -175,6 +214,7 @@ pub(crate) async fn run(env: ExecutorEnv) -> i32 {
                 }
             }
             Some(status) = exit_rx.recv() => ex.on_exit(status).await,
+            Some(event) = docker_rx.recv() => ex.on_docker(event).await,
             _ = tokio::time::sleep_until(timer) => ex.on_timer().await,
         }
     }
@@ -276,6 +316,9 @@ impl Executor {
         match e {
             Event::Subscribed { subscribed } => {
                 self.agent_hostname = subscribed.agent_info.hostname.clone();
+                if let Some(id) = &subscribed.agent_info.id {
+                    self.agent_id = id.value.clone();
+                }
                 self.framework = Some(subscribed.framework_info);
             }
             Event::Launch { launch } => self.launch(launch.task).await,
@@ -331,6 +374,10 @@ impl Executor {
         self.task = Some(task.clone());
         let starting = self.new_status(&task.task_id, TaskState::TaskStarting, None, None);
         self.send(starting).await;
+        if self.docker.is_some() {
+            self.launch_container(&task).await;
+            return;
+        }
         match self.spawn_task(&task) {
             Ok(pid) => {
                 self.pid = Some(pid);
@@ -469,7 +516,9 @@ impl Executor {
             }
             return;
         }
-        let Some(pid) = self.pid else { return };
+        if self.pid.is_none() && self.docker.is_none() {
+            return;
+        }
         self.killing = true;
         if self
             .framework
@@ -479,13 +528,34 @@ impl Executor {
             let s = self.new_status(&task.task_id, TaskState::TaskKilling, None, None);
             self.send(s).await;
         }
-        signal_group(pid, libc::SIGTERM);
+        if let Some(d) = &mut self.docker {
+            // `docker stop` escalates to SIGKILL after the grace period itself.
+            match (&d.engine, d.running) {
+                (Some(engine), true) => {
+                    tokio::spawn(dk::stop_container(engine.clone(), d.name.clone(), grace));
+                }
+                _ => d.pending_stop = Some(grace),
+            }
+            return;
+        }
+        if let Some(pid) = self.pid {
+            signal_group(pid, libc::SIGTERM);
+        }
         self.kill_deadline = Some(Instant::now() + grace);
     }
 
-    fn kill_now(&mut self) {
+    async fn kill_now(&mut self) {
         if let Some(pid) = self.pid {
             signal_group(pid, libc::SIGKILL);
+        }
+        if let Some(d) = &mut self.docker {
+            match (&d.engine, d.running) {
+                (Some(engine), true) => {
+                    let kill = dk::kill_container(engine.clone(), d.name.clone());
+                    let _ = tokio::time::timeout(Duration::from_secs(10), kill).await;
+                }
+                _ => d.pending_stop = Some(Duration::ZERO),
+            }
         }
     }
 
@@ -493,18 +563,144 @@ impl Executor {
         let now = Instant::now();
         if self.kill_deadline.is_some_and(|d| now >= d) {
             self.kill_deadline = None;
-            self.kill_now();
+            self.kill_now().await;
         }
         if self.max_completion.is_some_and(|d| now >= d) {
             self.max_completion = None;
             if self.terminal_uuid.is_none() && !self.killing {
                 self.max_completion_hit = true;
-                self.kill_now();
+                self.kill_now().await;
             }
         }
         if self.exit_failsafe.is_some_and(|d| now >= d) {
             log("The terminal update was not acknowledged in time; exiting");
             self.terminal_done = true;
+        }
+    }
+
+    /// Docker mode: plan the container and start running it in the background.
+    async fn launch_container(&mut self, task: &TaskInfo) {
+        let env = self.task_env(task);
+        let Some(d) = &self.docker else { return };
+        let owner = dk::Owner {
+            agent_id: self.agent_id.clone(),
+            framework_id: self.env.framework_id.value.clone(),
+            executor_id: self.env.executor_id.value.clone(),
+            container_id: d.container_id.clone(),
+            sandbox: self.env.sandbox.clone(),
+        };
+        let plan = match dk::plan(task, &env, &owner, &d.settings) {
+            Ok(p) => p,
+            Err(e) => return self.fail_launch(task, e).await,
+        };
+        let engine = match crate::docker::connect(&d.settings.socket).await {
+            Ok(engine) => engine,
+            Err(e) => {
+                return self
+                    .fail_launch(task, format!("Failed to launch container: {e}"))
+                    .await
+            }
+        };
+        tokio::spawn(dk::run_container(
+            engine.clone(),
+            plan,
+            d.name.clone(),
+            self.env.sandbox.clone(),
+            d.events.clone(),
+        ));
+        if let Some(d) = &mut self.docker {
+            d.engine = Some(engine);
+        }
+        if let Some(dur) = &task.max_completion_time {
+            self.max_completion =
+                Some(Instant::now() + Duration::from_nanos(dur.nanoseconds.max(0) as u64));
+        }
+    }
+
+    async fn fail_launch(&mut self, task: &TaskInfo, message: String) {
+        log(&message);
+        let state = if self.killing {
+            TaskState::TaskKilled
+        } else {
+            TaskState::TaskFailed
+        };
+        let s = self.new_status(&task.task_id, state, Some(message), None);
+        self.send(s).await;
+    }
+
+    async fn on_docker(&mut self, event: DockerEvent) {
+        let Some(task) = self.task.clone() else {
+            return;
+        };
+        match event {
+            DockerEvent::Running { ip } => {
+                let Some(d) = &mut self.docker else { return };
+                d.running = true;
+                let container_id = d.container_id.clone();
+                if let (Some(grace), Some(engine)) = (d.pending_stop.take(), &d.engine) {
+                    tokio::spawn(dk::stop_container(engine.clone(), d.name.clone(), grace));
+                }
+                let mut s = self.new_status(&task.task_id, TaskState::TaskRunning, None, None);
+                let mut status = json!({"container_id": {"value": container_id}});
+                if let Some(ip) = ip {
+                    status["network_infos"] = json!([{
+                        "ip_addresses": [{"protocol": "IPv4", "ip_address": ip}]
+                    }]);
+                }
+                s.container_status = Some(status);
+                self.send(s).await;
+            }
+            DockerEvent::LaunchFailed(message) => self.fail_launch(&task, message).await,
+            DockerEvent::Exited {
+                code,
+                oom_killed,
+                error,
+            } => {
+                if let Some(d) = &mut self.docker {
+                    d.running = false;
+                }
+                self.max_completion = None;
+                let mut how = format!("Container exited with status {code}");
+                if let Some(e) = error {
+                    how.push_str(&format!(" ({e})"));
+                }
+                let mut limitation = None;
+                let (state, reason) = if self.killing {
+                    (TaskState::TaskKilled, None)
+                } else if self.max_completion_hit {
+                    (
+                        TaskState::TaskFailed,
+                        Some("REASON_MAX_COMPLETION_TIME_REACHED"),
+                    )
+                } else if oom_killed {
+                    let mem = mesos_proto::resources::Resources::from_wire(&task.resources)
+                        .map(|r| r.scalar("mem"))
+                        .unwrap_or(0.0)
+                        + crate::executors::COMMAND_EXECUTOR_MEM;
+                    how = format!(
+                        "Memory limit exceeded: the container was OOM-killed (limit {mem} MB); \
+                         container exited with status {code}"
+                    );
+                    limitation = Some(json!({"resources": mesos_proto::resources::Resources::new()
+                        .with_scalar("mem", mem)
+                        .to_wire(None)}));
+                    (
+                        TaskState::TaskFailed,
+                        Some("REASON_CONTAINER_LIMITATION_MEMORY"),
+                    )
+                } else if code == 0 {
+                    (TaskState::TaskFinished, None)
+                } else {
+                    (TaskState::TaskFailed, None)
+                };
+                let mut s = self.new_status(&task.task_id, state, Some(how), reason);
+                s.limitation = limitation;
+                if let Some(d) = &self.docker {
+                    s.container_status =
+                        Some(json!({"container_id": {"value": d.container_id.clone()}}));
+                }
+                self.send(s).await;
+            }
         }
     }
 

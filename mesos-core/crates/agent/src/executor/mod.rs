@@ -1,5 +1,7 @@
-//! The built-in executors: the command executor (spec 2.3) and the default executor that runs
-//! task groups (`LAUNCH_GROUP` with `ExecutorInfo.type = DEFAULT`).
+//! The built-in executors: the command executor (spec 2.3), the default executor that runs
+//! task groups (`LAUNCH_GROUP` with `ExecutorInfo.type = DEFAULT`), and the docker executor
+//! (the command executor in `MESOS_RS_EXECUTOR_MODE=docker`: a command task whose
+//! `container.type` is `DOCKER` runs in a Docker container, see `docker.rs`).
 //!
 //! The agent runs `<launcher_dir>/mesos-executor` when it exists, otherwise its own binary,
 //! with `MESOS_RS_EXECUTOR_MODE=command` (command executor) or `=default` (default executor;
@@ -9,6 +11,7 @@
 
 mod command;
 mod default;
+mod docker;
 
 pub use command::ExecutorEnv;
 
@@ -20,6 +23,8 @@ pub const EXECUTOR_MODE_ENV: &str = "MESOS_RS_EXECUTOR_MODE";
 pub enum ExecutorMode {
     Command,
     Default,
+    /// The command executor running its task in a Docker container (`mesos-docker-executor`).
+    Docker,
 }
 
 impl ExecutorMode {
@@ -28,6 +33,7 @@ impl ExecutorMode {
         match v {
             "command" => Some(ExecutorMode::Command),
             "default" => Some(ExecutorMode::Default),
+            "docker" => Some(ExecutorMode::Docker),
             _ => None,
         }
     }
@@ -37,6 +43,7 @@ impl ExecutorMode {
         match self {
             ExecutorMode::Command => "command",
             ExecutorMode::Default => "default",
+            ExecutorMode::Docker => "docker",
         }
     }
 
@@ -47,7 +54,7 @@ impl ExecutorMode {
     }
 }
 
-/// True when `MESOS_RS_EXECUTOR_MODE` is `command` or `default`.
+/// True when `MESOS_RS_EXECUTOR_MODE` is `command`, `default` or `docker`.
 pub fn executor_mode_requested() -> bool {
     ExecutorMode::from_env().is_some()
 }
@@ -67,6 +74,7 @@ fn run_executor(mode: ExecutorMode) -> i32 {
     let name = match mode {
         ExecutorMode::Command => "mesos-executor",
         ExecutorMode::Default => "mesos-default-executor",
+        ExecutorMode::Docker => "mesos-docker-executor",
     };
     let env = match ExecutorEnv::from_env() {
         Ok(e) => e,
@@ -86,7 +94,8 @@ fn run_executor(mode: ExecutorMode) -> i32 {
         }
     };
     match mode {
-        ExecutorMode::Command => rt.block_on(command::run(env)),
+        ExecutorMode::Command => rt.block_on(command::run(env, false)),
+        ExecutorMode::Docker => rt.block_on(command::run(env, true)),
         ExecutorMode::Default => rt.block_on(default::run(env)),
     }
 }
@@ -97,7 +106,11 @@ mod tests {
 
     #[test]
     fn executor_modes_round_trip() {
-        for m in [ExecutorMode::Command, ExecutorMode::Default] {
+        for m in [
+            ExecutorMode::Command,
+            ExecutorMode::Default,
+            ExecutorMode::Docker,
+        ] {
             assert_eq!(ExecutorMode::parse(m.as_str()), Some(m));
         }
         assert_eq!(ExecutorMode::parse("agent"), None);
