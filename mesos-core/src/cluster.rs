@@ -25,6 +25,8 @@ pub struct LocalClusterConfig {
     pub launcher_dir: Option<PathBuf>,
     /// Extra master settings (ping timeouts, offer timeout...) applied before start.
     pub master_flags: Option<MasterFlags>,
+    /// `--containerizers` for every agent (None: `mesos`).
+    pub containerizers: Option<String>,
 }
 
 impl LocalClusterConfig {
@@ -40,6 +42,7 @@ impl LocalClusterConfig {
             persistent_registry: true,
             launcher_dir: None,
             master_flags: None,
+            containerizers: None,
         }
     }
 }
@@ -114,7 +117,21 @@ impl LocalCluster {
         if let Some(l) = &c.launcher_dir {
             f.launcher_dir = Some(l.clone());
         }
+        if let Some(k) = &c.containerizers {
+            f.containerizers = k.clone();
+        }
         f
+    }
+
+    /// `docker,mesos` when a Docker engine answers on the default socket, else `mesos`.
+    pub async fn detect_containerizers() -> String {
+        match mesos_agent::docker::connect("/var/run/docker.sock").await {
+            Ok(_) => "docker,mesos".into(),
+            Err(e) => {
+                tracing::info!("Docker containerizer off: {e}");
+                "mesos".into()
+            }
+        }
     }
 
     pub fn master_addr(&self) -> SocketAddr {

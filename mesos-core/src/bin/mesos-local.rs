@@ -28,6 +28,10 @@ struct Flags {
     /// `--attributes` for each agent.
     #[arg(long, env = "MESOS_ATTRIBUTES")]
     attributes: Option<String>,
+    /// `--containerizers` for each agent (default: `docker,mesos` when a Docker engine
+    /// answers on /var/run/docker.sock, else `mesos`).
+    #[arg(long, env = "MESOS_CONTAINERIZERS")]
+    containerizers: Option<String>,
 }
 
 fn main() {
@@ -49,6 +53,11 @@ fn main() {
         config.agent_port = flags.agent_port;
         config.agent_resources = flags.resources.clone();
         config.agent_attributes = flags.attributes.clone();
+        config.containerizers = Some(match flags.containerizers.clone() {
+            Some(c) => c,
+            None => LocalCluster::detect_containerizers().await,
+        });
+        let config_containerizers = config.containerizers.clone().unwrap_or_default();
         let cluster = match LocalCluster::start(config).await {
             Ok(c) => c,
             Err(e) => {
@@ -60,6 +69,7 @@ fn main() {
         println!("mesos-local is running (work dir {})", work_dir.display());
         println!("  master:        http://{m}/  (scheduler API: http://{m}/api/v1/scheduler)");
         println!("  master state:  http://{m}/master/state");
+        println!("  containerizers: {}", config_containerizers);
         for (i, a) in cluster.agent_addrs().iter().enumerate() {
             println!("  agent {i}:       http://{a}/state");
         }

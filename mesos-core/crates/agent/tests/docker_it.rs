@@ -21,7 +21,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -46,38 +46,10 @@ fn docker_cli(args: &[&str]) -> (bool, String) {
     }
 }
 
-/// Build the test image once per test run (the script is idempotent); fail with what to
-/// install when the engine or busybox-static is missing.
+/// Build the test image once per test run (shared with the other crates' tests); fail with
+/// what to install when the engine or busybox-static is missing.
 fn ensure_image() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = READY.get_or_init(|| {
-        let (ok, out) = docker_cli(&["version", "--format", "{{.Server.Version}}"]);
-        if !ok {
-            return Err(format!(
-                "the Docker engine is required for these tests: install docker.io and start \
-                 dockerd (docker version: {})",
-                out.trim()
-            ));
-        }
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../scripts/make-test-image.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(IMAGE)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "cannot build the test image {IMAGE} (apt-get install busybox-static; docker.io \
-                 running): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(())
-    });
-    if let Err(e) = r {
-        panic!("{e}");
-    }
+    assert_eq!(mesos_testkit::docker_test_image(), IMAGE);
 }
 
 /// Containers of agent `agent_id`: `(name, running)`.

@@ -136,3 +136,45 @@ impl Drop for ZkServer {
         self.stop();
     }
 }
+
+/// The Docker image the tests run (`FROM scratch` + Debian's static busybox), built
+/// locally without a registry by `scripts/make-test-image.sh`, once per test process.
+pub const DOCKER_TEST_IMAGE: &str = "mesos-test-busybox:1";
+
+/// Make sure [`DOCKER_TEST_IMAGE`] exists. Panics, naming what to install, when the Docker
+/// engine does not answer or busybox-static is missing.
+pub fn docker_test_image() -> &'static str {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let engine = Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output();
+        match engine {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return Err(format!(
+                    "the Docker engine is required for these tests: install docker.io and start dockerd ({})",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ))
+            }
+            Err(e) => return Err(format!("the docker CLI is required for these tests: install docker.io ({e})")),
+        }
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../scripts/make-test-image.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(DOCKER_TEST_IMAGE)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot build the test image {DOCKER_TEST_IMAGE} (apt-get install busybox-static; docker.io running): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    });
+    if let Err(e) = ready {
+        panic!("{e}");
+    }
+    DOCKER_TEST_IMAGE
+}
