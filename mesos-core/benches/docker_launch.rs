@@ -113,7 +113,6 @@ async fn through_the_stack(n: usize, image: &str) -> Duration {
         let Some(ev) = tokio::time::timeout(Duration::from_secs(300), events.next())
             .await
             .expect("updates")
-            .take()
         else {
             panic!("stream ended");
         };
