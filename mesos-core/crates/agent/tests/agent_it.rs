@@ -1,147 +1,19 @@
 //! End-to-end tests of the agent and the command executor against a fake master over
 //! loopback.
 
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
-use futures::StreamExt;
-use mesos_agent::{AgentFlags, AgentHandle};
+mod common;
+
+use common::*;
+use mesos_agent::AgentFlags;
 use mesos_proto::ids::*;
-use mesos_proto::internal::{AgentEnvelope, AgentToMaster, MasterToAgent, Registration};
+use mesos_proto::internal::{AgentToMaster, MasterToAgent, Registration};
 use mesos_proto::v1::*;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
-const AGENT_ID: &str = "M1-S0";
 const WAIT: Duration = Duration::from_secs(60);
-
-#[derive(Default)]
-struct Fake {
-    stream: Mutex<Option<mpsc::UnboundedSender<MasterToAgent>>>,
-    registrations: Mutex<Vec<Registration>>,
-    messages: Mutex<Vec<AgentToMaster>>,
-    auto_ack: AtomicBool,
-}
-
-impl Fake {
-    fn send(&self, m: MasterToAgent) {
-        let tx = self
-            .stream
-            .lock()
-            .unwrap()
-            .clone()
-            .expect("agent connected");
-        tx.send(m).expect("stream open");
-    }
-    fn updates(&self) -> Vec<TaskStatus> {
-        self.messages
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|m| match m {
-                AgentToMaster::StatusUpdate { status, .. } => Some(status.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-    fn ack(&self, s: &TaskStatus) {
-        self.send(MasterToAgent::Acknowledge {
-            framework_id: FrameworkId::new("F"),
-            task_id: s.task_id.clone(),
-            uuid: s.uuid.clone().unwrap(),
-        });
-    }
-}
-
-async fn connect(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
-    let reg: Registration = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
-    let first = match &reg {
-        Registration::Register { .. } => MasterToAgent::Registered {
-            agent_id: AgentId::new(AGENT_ID),
-            master_id: "M1".into(),
-            epoch: 1,
-            ping_interval_secs: 15.0,
-            max_missed_pongs: 5,
-        },
-        Registration::Reregister { agent_info, .. } => MasterToAgent::Reregistered {
-            agent_id: agent_info.id.clone().unwrap(),
-            master_id: "M1".into(),
-            epoch: 1,
-            ping_interval_secs: 15.0,
-            max_missed_pongs: 5,
-        },
-    };
-    fake.registrations.lock().unwrap().push(reg);
-    let (tx, rx) = mpsc::unbounded_channel();
-    tx.send(first).unwrap();
-    *fake.stream.lock().unwrap() = Some(tx);
-    let body = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|m| {
-        Ok::<_, std::io::Error>(Bytes::from(mesos_proto::recordio::encode(
-            &serde_json::to_vec(&m).unwrap(),
-        )))
-    });
-    Response::builder()
-        .header("Content-Type", "application/json")
-        .body(Body::from_stream(body))
-        .unwrap()
-}
-
-async fn message(State(fake): State<Arc<Fake>>, body: Bytes) -> StatusCode {
-    let Ok(env) = serde_json::from_slice::<AgentEnvelope>(&body) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    if let AgentToMaster::StatusUpdate { status, .. } = &env.message {
-        if fake.auto_ack.load(Ordering::SeqCst) {
-            fake.ack(status);
-        }
-    }
-    fake.messages.lock().unwrap().push(env.message);
-    StatusCode::ACCEPTED
-}
-
-async fn fake_master() -> (Arc<Fake>, SocketAddr) {
-    let fake = Arc::new(Fake::default());
-    let app = Router::new()
-        .route("/internal/agent/connect", post(connect))
-        .route("/internal/agent/message", post(message))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (fake, addr)
-}
-
-fn launcher_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_mesos-executor"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn flags(master: SocketAddr, work_dir: &Path) -> AgentFlags {
-    let mut f = AgentFlags::local(master.to_string(), work_dir.to_path_buf());
-    f.launcher_dir = Some(launcher_dir());
-    f.resources = Some("cpus:2;mem:1024;disk:1024;ports:[31000-31010]".into());
-    f.registration_backoff_factor = "100ms".parse().unwrap();
-    f
-}
-
-fn framework() -> FrameworkInfo {
-    serde_json::from_value(
-        serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F"}, "checkpoint": true}),
-    )
-    .unwrap()
-}
 
 fn run_task(fake: &Fake, id: &str, cmd: &str) {
     let task: TaskInfo = serde_json::from_value(serde_json::json!({
@@ -155,48 +27,6 @@ fn run_task(fake: &Fake, id: &str, cmd: &str) {
         framework: framework(),
         task,
     });
-}
-
-async fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn wait_state(fake: &Fake, task: &str, state: TaskState) -> TaskStatus {
-    wait_until(&format!("{task} {state:?}"), || {
-        fake.updates()
-            .into_iter()
-            .find(|s| s.task_id.value == task && s.state == state)
-    })
-    .await
-}
-
-async fn start_registered(fake: &Fake, f: AgentFlags, n: usize) -> AgentHandle {
-    let agent = mesos_agent::start(f).await.expect("agent starts");
-    wait_until("registration", || {
-        (fake.registrations.lock().unwrap().len() >= n && fake.stream.lock().unwrap().is_some())
-            .then_some(())
-    })
-    .await;
-    // Registered once the agent has an ID.
-    wait_until("agent id", || agent.agent_id()).await;
-    agent
-}
-
-async fn get_json(url: &str) -> (u16, serde_json::Value) {
-    let r = reqwest::get(url).await.unwrap();
-    let code = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,10 +202,7 @@ async fn command_task_runs_to_finished_with_retries_and_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_task_reports_killed() {
-    let (fake, maddr) = fake_master().await;
-    fake.auto_ack.store(true, Ordering::SeqCst);
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    let (fake, _maddr, _dir, agent) = start_acked(flags).await;
     run_task(&fake, "sleeper", "sleep 30");
     wait_state(&fake, "sleeper", TaskState::TaskRunning).await;
     let asked = Instant::now();
@@ -396,10 +223,7 @@ async fn kill_task_reports_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_zero_exit_fails_the_task() {
-    let (fake, maddr) = fake_master().await;
-    fake.auto_ack.store(true, Ordering::SeqCst);
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    let (fake, _maddr, _dir, agent) = start_acked(flags).await;
     run_task(&fake, "bad", "exit 3");
     let failed = wait_state(&fake, "bad", TaskState::TaskFailed).await;
     assert_eq!(
@@ -411,10 +235,7 @@ async fn non_zero_exit_fails_the_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_restart_recovers_running_task() {
-    let (fake, maddr) = fake_master().await;
-    fake.auto_ack.store(true, Ordering::SeqCst);
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    let (fake, maddr, dir, agent) = start_acked(flags).await;
     let port = agent.addr().port();
     run_task(&fake, "long", "sleep 60");
     wait_state(&fake, "long", TaskState::TaskRunning).await;
@@ -440,15 +261,7 @@ async fn agent_restart_recovers_running_task() {
     }
     // The executor re-subscribes to the new agent.
     let base = format!("http://{}", agent.addr());
-    let start = Instant::now();
-    loop {
-        let (_, m) = get_json(&format!("{base}/metrics/snapshot")).await;
-        if m["slave/executors_running"] == 1.0 {
-            break;
-        }
-        assert!(start.elapsed() < WAIT, "executor did not re-subscribe: {m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_executor_resubscribed(&base).await;
     fake.send(MasterToAgent::KillTask {
         framework_id: FrameworkId::new("F"),
         task_id: TaskId::new("long"),
@@ -564,10 +377,7 @@ fn read_trim(p: &Path) -> String {
 async fn cgroups_carry_the_container_limits_and_go_away() {
     use mesos_agent::cgroups::Hierarchy;
     let cg = require_cgroups();
-    let (fake, maddr) = fake_master().await;
-    fake.auto_ack.store(true, Ordering::SeqCst);
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_registered(&fake, cgroup_flags(maddr, dir.path()), 1).await;
+    let (fake, _maddr, _dir, agent) = start_acked(cgroup_flags).await;
     let base = format!("http://{}", agent.addr());
     let (_, state) = get_json(&format!("{base}/state")).await;
     assert_eq!(state["flags"]["isolation"], "cgroups/cpu,cgroups/mem");
@@ -630,10 +440,7 @@ async fn cgroups_carry_the_container_limits_and_go_away() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_hog_fails_with_container_limitation_memory() {
     let cg = require_cgroups();
-    let (fake, maddr) = fake_master().await;
-    fake.auto_ack.store(true, Ordering::SeqCst);
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_registered(&fake, cgroup_flags(maddr, dir.path()), 1).await;
+    let (fake, _maddr, _dir, agent) = start_acked(cgroup_flags).await;
     let base = format!("http://{}", agent.addr());
     // 32 MB for the task (+ 32 MB for the executor); it asks for 512 MB.
     run_task_with(

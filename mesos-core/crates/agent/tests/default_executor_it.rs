@@ -1,189 +1,19 @@
 //! End-to-end tests of task groups (`LAUNCH_GROUP`, `ExecutorInfo.type = DEFAULT`) run by the
 //! default executor, against a fake master over loopback.
 
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
-use futures::StreamExt;
-use mesos_agent::{AgentFlags, AgentHandle};
+mod common;
+
+use common::*;
+use mesos_agent::AgentHandle;
 use mesos_proto::ids::*;
-use mesos_proto::internal::{AgentEnvelope, AgentToMaster, MasterToAgent, Registration};
+use mesos_proto::internal::{AgentToMaster, MasterToAgent, Registration};
 use mesos_proto::v1::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
-const AGENT_ID: &str = "M1-S0";
 const WAIT: Duration = Duration::from_secs(60);
-
-#[derive(Default)]
-struct Fake {
-    stream: Mutex<Option<mpsc::UnboundedSender<MasterToAgent>>>,
-    registrations: Mutex<Vec<Registration>>,
-    messages: Mutex<Vec<AgentToMaster>>,
-    auto_ack: AtomicBool,
-}
-
-impl Fake {
-    fn send(&self, m: MasterToAgent) {
-        let tx = self
-            .stream
-            .lock()
-            .unwrap()
-            .clone()
-            .expect("agent connected");
-        tx.send(m).expect("stream open");
-    }
-    fn updates(&self) -> Vec<TaskStatus> {
-        self.messages
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|m| match m {
-                AgentToMaster::StatusUpdate { status, .. } => Some(status.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-    fn ack(&self, s: &TaskStatus) {
-        self.send(MasterToAgent::Acknowledge {
-            framework_id: FrameworkId::new("F"),
-            task_id: s.task_id.clone(),
-            uuid: s.uuid.clone().unwrap(),
-        });
-    }
-}
-
-async fn connect(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
-    let reg: Registration = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
-    let first = match &reg {
-        Registration::Register { .. } => MasterToAgent::Registered {
-            agent_id: AgentId::new(AGENT_ID),
-            master_id: "M1".into(),
-            epoch: 1,
-            ping_interval_secs: 15.0,
-            max_missed_pongs: 5,
-        },
-        Registration::Reregister { agent_info, .. } => MasterToAgent::Reregistered {
-            agent_id: agent_info.id.clone().unwrap(),
-            master_id: "M1".into(),
-            epoch: 1,
-            ping_interval_secs: 15.0,
-            max_missed_pongs: 5,
-        },
-    };
-    fake.registrations.lock().unwrap().push(reg);
-    let (tx, rx) = mpsc::unbounded_channel();
-    tx.send(first).unwrap();
-    *fake.stream.lock().unwrap() = Some(tx);
-    let body = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|m| {
-        Ok::<_, std::io::Error>(Bytes::from(mesos_proto::recordio::encode(
-            &serde_json::to_vec(&m).unwrap(),
-        )))
-    });
-    Response::builder()
-        .header("Content-Type", "application/json")
-        .body(Body::from_stream(body))
-        .unwrap()
-}
-
-async fn message(State(fake): State<Arc<Fake>>, body: Bytes) -> StatusCode {
-    let Ok(env) = serde_json::from_slice::<AgentEnvelope>(&body) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    if let AgentToMaster::StatusUpdate { status, .. } = &env.message {
-        if fake.auto_ack.load(Ordering::SeqCst) {
-            fake.ack(status);
-        }
-    }
-    fake.messages.lock().unwrap().push(env.message);
-    StatusCode::ACCEPTED
-}
-
-async fn fake_master() -> (Arc<Fake>, SocketAddr) {
-    let fake = Arc::new(Fake::default());
-    let app = Router::new()
-        .route("/internal/agent/connect", post(connect))
-        .route("/internal/agent/message", post(message))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (fake, addr)
-}
-
-fn launcher_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_mesos-executor"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn flags(master: SocketAddr, work_dir: &Path) -> AgentFlags {
-    let mut f = AgentFlags::local(master.to_string(), work_dir.to_path_buf());
-    f.launcher_dir = Some(launcher_dir());
-    f.resources = Some("cpus:2;mem:1024;disk:1024;ports:[31000-31010]".into());
-    f.registration_backoff_factor = "100ms".parse().unwrap();
-    f
-}
-
-fn framework() -> FrameworkInfo {
-    serde_json::from_value(
-        serde_json::json!({"user": "u", "name": "fw", "id": {"value": "F"}, "checkpoint": true}),
-    )
-    .unwrap()
-}
-
-async fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn wait_state(fake: &Fake, task: &str, state: TaskState) -> TaskStatus {
-    wait_until(&format!("{task} {state:?}"), || {
-        fake.updates()
-            .into_iter()
-            .find(|s| s.task_id.value == task && s.state == state)
-    })
-    .await
-}
-
-async fn start_registered(fake: &Fake, f: AgentFlags, n: usize) -> AgentHandle {
-    let agent = mesos_agent::start(f).await.expect("agent starts");
-    wait_until("registration", || {
-        (fake.registrations.lock().unwrap().len() >= n && fake.stream.lock().unwrap().is_some())
-            .then_some(())
-    })
-    .await;
-    // Registered once the agent has an ID.
-    wait_until("agent id", || agent.agent_id()).await;
-    agent
-}
-
-async fn get_json(url: &str) -> (u16, serde_json::Value) {
-    let r = reqwest::get(url).await.unwrap();
-    let code = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
-}
 
 fn run_group(fake: &Fake, eid: &str, tasks: &[(&str, &str)]) {
     let tasks: Vec<TaskInfo> = tasks
@@ -208,14 +38,6 @@ fn run_group(fake: &Fake, eid: &str, tasks: &[(&str, &str)]) {
         framework: framework(),
         executor,
         tasks,
-    });
-}
-
-fn kill(fake: &Fake, task: &str) {
-    fake.send(MasterToAgent::KillTask {
-        framework_id: FrameworkId::new("F"),
-        task_id: TaskId::new(task),
-        kill_policy: None,
     });
 }
 
@@ -255,10 +77,7 @@ async fn executor_exited(fake: &Fake, eid: &str) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_group_runs_each_task_in_its_own_sandbox() {
-    let (fake, maddr) = fake_master().await;
-    fake.auto_ack.store(true, Ordering::SeqCst);
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    let (fake, _maddr, dir, agent) = start_acked(flags).await;
     run_group(
         &fake,
         "E",
@@ -293,11 +112,7 @@ async fn task_group_runs_each_task_in_its_own_sandbox() {
     let base = format!("http://{}", agent.addr());
     for (id, want) in [("ta", "a\n"), ("tb", "b\n")] {
         let stdout = task_file(dir.path(), "E", id, "stdout");
-        let (code, body) = get_json(&format!(
-            "{base}/files/read?path={}&offset=0",
-            stdout.display()
-        ))
-        .await;
+        let (code, body) = files_read(&base, &stdout).await;
         assert_eq!(code, 200, "{body}");
         let data = body["data"].as_str().unwrap();
         assert!(data.starts_with(want), "{id}: {data:?}");
@@ -325,10 +140,7 @@ async fn task_group_runs_each_task_in_its_own_sandbox() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_task_kills_the_rest_of_its_group() {
-    let (fake, maddr) = fake_master().await;
-    fake.auto_ack.store(true, Ordering::SeqCst);
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    let (fake, _maddr, _dir, agent) = start_acked(flags).await;
     run_group(&fake, "E", &[("sleeper", "sleep 60"), ("bad", "exit 2")]);
     let failed = wait_state(&fake, "bad", TaskState::TaskFailed).await;
     assert_eq!(
@@ -344,10 +156,7 @@ async fn failing_task_kills_the_rest_of_its_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_task_kills_its_group_only() {
-    let (fake, maddr) = fake_master().await;
-    fake.auto_ack.store(true, Ordering::SeqCst);
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_registered(&fake, flags(maddr, dir.path()), 1).await;
+    let (fake, _maddr, _dir, agent) = start_acked(flags).await;
     run_group(&fake, "E", &[("k1", "sleep 60"), ("k2", "sleep 60")]);
     for id in ["k1", "k2"] {
         wait_state(&fake, id, TaskState::TaskRunning).await;
@@ -452,15 +261,7 @@ async fn agent_restart_recovers_the_default_executor() {
         r => panic!("expected REREGISTER, got {r:?}"),
     }
     let base = format!("http://{}", agent.addr());
-    let start = Instant::now();
-    loop {
-        let (_, m) = get_json(&format!("{base}/metrics/snapshot")).await;
-        if m["slave/executors_running"] == 1.0 {
-            break;
-        }
-        assert!(start.elapsed() < WAIT, "executor did not re-subscribe: {m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_executor_resubscribed(&base).await;
     kill(&fake, "r2");
     for id in ["r1", "r2"] {
         wait_state(&fake, id, TaskState::TaskKilled).await;

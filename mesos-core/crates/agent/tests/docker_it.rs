@@ -6,16 +6,11 @@
 //! Every test uses its own agent ID; a guard removes the test's containers (label
 //! `mesos.agent_id`) and kills its executor processes even when the test fails.
 
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
-use futures::StreamExt;
+mod common;
+
+use common::*;
 use mesos_agent::{AgentFlags, AgentHandle};
-use mesos_proto::ids::*;
-use mesos_proto::internal::{AgentEnvelope, AgentToMaster, MasterToAgent, Registration};
+use mesos_proto::internal::{MasterToAgent, Registration};
 use mesos_proto::v1::*;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -23,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 const IMAGE: &str = "mesos-test-busybox:1";
 const WAIT: Duration = Duration::from_secs(90);
@@ -116,141 +110,24 @@ impl Drop for Guard {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// A fake master.
-// ---------------------------------------------------------------------------------------
-
-struct Fake {
-    agent_id: String,
-    stream: Mutex<Option<mpsc::UnboundedSender<MasterToAgent>>>,
-    registrations: Mutex<Vec<Registration>>,
-    messages: Mutex<Vec<AgentToMaster>>,
-}
-
-impl Fake {
-    fn send(&self, m: MasterToAgent) {
-        let tx = self
-            .stream
-            .lock()
-            .unwrap()
-            .clone()
-            .expect("agent connected");
-        tx.send(m).expect("stream open");
-    }
-    fn updates(&self) -> Vec<TaskStatus> {
-        self.messages
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|m| match m {
-                AgentToMaster::StatusUpdate { status, .. } => Some(status.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-async fn connect(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
-    let reg: Registration = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
-    let first = match &reg {
-        Registration::Register { .. } => MasterToAgent::Registered {
-            agent_id: AgentId::new(&fake.agent_id),
-            master_id: "M1".into(),
-            epoch: 1,
-            ping_interval_secs: 15.0,
-            max_missed_pongs: 5,
-        },
-        Registration::Reregister { agent_info, .. } => MasterToAgent::Reregistered {
-            agent_id: agent_info.id.clone().unwrap(),
-            master_id: "M1".into(),
-            epoch: 1,
-            ping_interval_secs: 15.0,
-            max_missed_pongs: 5,
-        },
-    };
-    fake.registrations.lock().unwrap().push(reg);
-    let (tx, rx) = mpsc::unbounded_channel();
-    tx.send(first).unwrap();
-    *fake.stream.lock().unwrap() = Some(tx);
-    let body = tokio_stream::wrappers::UnboundedReceiverStream::new(rx).map(|m| {
-        Ok::<_, std::io::Error>(Bytes::from(mesos_proto::recordio::encode(
-            &serde_json::to_vec(&m).unwrap(),
-        )))
-    });
-    Response::builder()
-        .header("Content-Type", "application/json")
-        .body(Body::from_stream(body))
-        .unwrap()
-}
-
-async fn message(State(fake): State<Arc<Fake>>, body: Bytes) -> StatusCode {
-    let Ok(env) = serde_json::from_slice::<AgentEnvelope>(&body) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    if let AgentToMaster::StatusUpdate { status, .. } = &env.message {
-        // Acknowledge every update at once (the framework's part).
-        if let (Some(tx), Some(uuid)) = (fake.stream.lock().unwrap().clone(), &status.uuid) {
-            let _ = tx.send(MasterToAgent::Acknowledge {
-                framework_id: FrameworkId::new("F"),
-                task_id: status.task_id.clone(),
-                uuid: uuid.clone(),
-            });
-        }
-    }
-    fake.messages.lock().unwrap().push(env.message);
-    StatusCode::ACCEPTED
-}
-
-async fn fake_master(agent_id: &str) -> (Arc<Fake>, SocketAddr) {
-    let fake = Arc::new(Fake {
-        agent_id: agent_id.to_string(),
-        stream: Mutex::new(None),
-        registrations: Mutex::new(Vec::new()),
-        messages: Mutex::new(Vec::new()),
-    });
-    let app = Router::new()
-        .route("/internal/agent/connect", post(connect))
-        .route("/internal/agent/message", post(message))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (fake, addr)
-}
-
 /// A unique agent ID per test (and run), so tests sharing the engine never touch each
 /// other's containers.
 fn agent_id(test: &str) -> String {
     format!("docker-it-{test}-{}", std::process::id())
 }
 
-fn launcher_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_mesos-executor"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn flags(master: SocketAddr, work_dir: &Path, ports: (u16, u16)) -> AgentFlags {
-    let mut f = AgentFlags::local(master.to_string(), work_dir.to_path_buf());
-    f.launcher_dir = Some(launcher_dir());
+    let mut f = common::flags(master, work_dir);
     f.resources = Some(format!(
         "cpus:2;mem:2048;disk:1024;ports:[{}-{}]",
         ports.0, ports.1
     ));
-    f.registration_backoff_factor = "100ms".parse().unwrap();
     f.containerizers = "docker,mesos".into();
     f
 }
 
 fn framework() -> FrameworkInfo {
-    serde_json::from_value(
-        json!({"user": "root", "name": "fw", "id": {"value": "F"}, "checkpoint": true}),
-    )
-    .unwrap()
+    framework_of("root")
 }
 
 /// A command task in a Docker container of `IMAGE` (`docker` fields added to DockerInfo).
@@ -292,25 +169,6 @@ fn run(fake: &Fake, task: TaskInfo) {
     });
 }
 
-fn kill(fake: &Fake, id: &str) {
-    fake.send(MasterToAgent::KillTask {
-        framework_id: FrameworkId::new("F"),
-        task_id: TaskId::new(id),
-        kill_policy: None,
-    });
-}
-
-async fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The first update of `task` in a terminal state or `state`; fails on a different
 /// terminal state, showing the updates.
 async fn wait_state(fake: &Fake, task: &str, state: TaskState) -> TaskStatus {
@@ -334,27 +192,6 @@ async fn wait_state(fake: &Fake, task: &str, state: TaskState) -> TaskStatus {
     s
 }
 
-async fn start_registered(fake: &Fake, f: AgentFlags, n: usize) -> AgentHandle {
-    let agent = mesos_agent::start(f).await.expect("agent starts");
-    wait_until("registration", || {
-        (fake.registrations.lock().unwrap().len() >= n && fake.stream.lock().unwrap().is_some())
-            .then_some(())
-    })
-    .await;
-    wait_until("agent id", || agent.agent_id()).await;
-    agent
-}
-
-async fn get_json(url: &str) -> (u16, serde_json::Value) {
-    let r = reqwest::get(url).await.unwrap();
-    let code = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        code,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -369,7 +206,7 @@ async fn setup(test: &str) -> (Guard, tempfile::TempDir, Arc<Fake>, AgentHandle,
     let aid = agent_id(test);
     let dir = tempfile::tempdir().unwrap();
     let guard = Guard::new(&aid, dir.path());
-    let (fake, maddr) = fake_master(&aid).await;
+    let (fake, maddr) = fake_master_acking(&aid).await;
     let f = flags(maddr, dir.path(), (31000, 31010));
     let agent = start_registered(&fake, f.clone(), 1).await;
     (guard, dir, fake, agent, f)
@@ -415,11 +252,7 @@ async fn container_task_finishes_and_its_output_is_in_the_sandbox() {
 
     let base = format!("http://{}", agent.addr());
     let stdout = sandbox_file(dir.path(), &aid, "t1", "stdout");
-    let (code, body) = get_json(&format!(
-        "{base}/files/read?path={}&offset=0",
-        stdout.display()
-    ))
-    .await;
+    let (code, body) = files_read(&base, &stdout).await;
     assert_eq!(code, 200, "{body}");
     let data = body["data"].as_str().unwrap();
     assert!(data.contains("out-hi-t1-/mnt/mesos/sandbox"), "{data}");
@@ -493,7 +326,7 @@ async fn bridge_network_port_mapping_reaches_the_container() {
     let aid = agent_id("bridge");
     let dir = tempfile::tempdir().unwrap();
     let guard = Guard::new(&aid, dir.path());
-    let (fake, maddr) = fake_master(&aid).await;
+    let (fake, maddr) = fake_master_acking(&aid).await;
     let port = free_port();
     let agent = start_registered(&fake, flags(maddr, dir.path(), (port, port)), 1).await;
     let mapping = json!({"network": "BRIDGE",
@@ -762,7 +595,7 @@ async fn containerizer_flags_choose_who_runs_what() {
     // No engine at the socket: a one-line start error.
     let dir = tempfile::tempdir().unwrap();
     let aid = agent_id("flags");
-    let (fake, maddr) = fake_master(&aid).await;
+    let (fake, maddr) = fake_master_acking(&aid).await;
     let mut f = flags(maddr, dir.path(), (31000, 31010));
     f.docker_socket = dir.path().join("no-docker.sock").display().to_string();
     let err = mesos_agent::start(f.clone())
@@ -794,7 +627,7 @@ async fn containerizer_flags_choose_who_runs_what() {
     ensure_image();
     let dir2 = tempfile::tempdir().unwrap();
     let _guard = Guard::new(&aid, dir2.path());
-    let (fake2, maddr2) = fake_master(&aid).await;
+    let (fake2, maddr2) = fake_master_acking(&aid).await;
     let mut f2 = flags(maddr2, dir2.path(), (31000, 31010));
     f2.containerizers = "docker".into();
     let agent = start_registered(&fake2, f2, 1).await;

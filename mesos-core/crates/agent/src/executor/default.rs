@@ -8,20 +8,20 @@
 //! * SHUTDOWN kills everything;
 //! * once every task is terminal and every update acknowledged, the executor exits.
 
-use super::command::{next_chunk, signal_group, ByteStream, ExecutorEnv};
+use super::session::{classify_exit, task_environment};
+use super::session::{
+    duration_of, grace_of, signal_group, spawn_in_own_group, task_process, Connection, ExecutorEnv,
+    Session, DEFAULT_KILL_GRACE,
+};
 use mesos_proto::executor::{AcknowledgedEv, Event, KillEv};
 use mesos_proto::ids::*;
-use mesos_proto::recordio;
 use mesos_proto::v1::*;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Grace period between SIGTERM and SIGKILL when neither KILL nor the task says.
-const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 /// Exit this long after the last task became terminal even if updates stay unacknowledged.
 const EXIT_FAILSAFE: Duration = Duration::from_secs(60);
 
@@ -48,88 +48,12 @@ pub(crate) fn task_sandbox(sandbox: &Path, task_id: &TaskId) -> PathBuf {
     sandbox.join("tasks").join(task_dir_name(task_id))
 }
 
-/// The environment of a task on top of the executor's (minus the executor mode variable):
-/// `MESOS_SANDBOX`, `MESOS_TASK_ID`, `PORT0..`, `PORTS`, `HOST`, then `CommandInfo.environment`.
-pub(crate) fn task_environment(
-    task: &TaskInfo,
-    sandbox: &Path,
-    hostname: &str,
-) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("MESOS_SANDBOX".to_string(), sandbox.display().to_string()),
-        ("MESOS_TASK_ID".to_string(), task.task_id.value.clone()),
-    ];
-    let mut ports = Vec::new();
-    for r in task.resources.iter().filter(|r| r.name == "ports") {
-        for range in r.ranges.iter().flat_map(|x| x.range.iter()) {
-            let mut p = range.begin;
-            while p <= range.end && ports.len() < 1024 {
-                ports.push(p);
-                p += 1;
-            }
-        }
-    }
-    if !ports.is_empty() {
-        for (i, p) in ports.iter().enumerate() {
-            env.push((format!("PORT{i}"), p.to_string()));
-        }
-        let list: Vec<String> = ports.iter().map(u64::to_string).collect();
-        env.push(("PORTS".to_string(), list.join(",")));
-        env.push(("HOST".to_string(), hostname.to_string()));
-    }
-    if let Some(vars) = task.command.as_ref().and_then(|c| c.environment.as_ref()) {
-        for v in &vars.variables {
-            if let Some(value) = &v.value {
-                env.push((v.name.clone(), value.clone()));
-            }
-        }
-    }
-    env
-}
-
-/// The terminal state, message and reason of a task whose process ended with `status`.
-pub(crate) fn classify_exit(
-    status: i32,
-    killing: bool,
-    max_completion_hit: bool,
-) -> (TaskState, String, Option<&'static str>) {
-    let how = if libc::WIFEXITED(status) {
-        format!("Command exited with status {}", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!(
-            "Command terminated with signal {}",
-            crate::agent::signal_name(libc::WTERMSIG(status))
-        )
-    } else {
-        format!("Command terminated with wait status {status}")
-    };
-    let (state, reason) = if killing {
-        (TaskState::TaskKilled, None)
-    } else if max_completion_hit {
-        (
-            TaskState::TaskFailed,
-            Some("REASON_MAX_COMPLETION_TIME_REACHED"),
-        )
-    } else if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-        (TaskState::TaskFinished, None)
-    } else {
-        (TaskState::TaskFailed, None)
-    };
-    (state, how, reason)
-}
-
 /// Whether a task ending in `state` takes the rest of its group down with it.
 pub(crate) fn kills_group(state: TaskState) -> bool {
     matches!(
         state,
         TaskState::TaskFailed | TaskState::TaskKilled | TaskState::TaskError | TaskState::TaskLost
     )
-}
-
-fn grace_of(policy: Option<&KillPolicy>) -> Option<Duration> {
-    policy
-        .and_then(|p| p.grace_period.as_ref())
-        .map(|g| Duration::from_nanos(g.nanoseconds.max(0) as u64))
 }
 
 /// One task of a group.
@@ -190,14 +114,11 @@ pub(crate) fn all_done(
 }
 
 struct DefaultExecutor {
-    env: ExecutorEnv,
-    client: reqwest::Client,
-    url: String,
+    session: Session,
     framework: Option<FrameworkInfo>,
     agent_hostname: String,
     tasks: BTreeMap<TaskId, TaskRun>,
     next_group: u64,
-    unacked: Vec<TaskStatus>,
     shutdown: bool,
     exit_failsafe: Option<Instant>,
     failsafe_hit: bool,
@@ -207,75 +128,35 @@ struct DefaultExecutor {
 pub(crate) async fn run(env: ExecutorEnv) -> i32 {
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<(TaskId, i32)>();
     let mut ex = DefaultExecutor {
-        url: format!("http://{}/api/v1/executor", env.agent_endpoint),
-        env,
-        client: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default(),
+        session: Session::new(env, log, true),
         framework: None,
         agent_hostname: String::new(),
         tasks: BTreeMap::new(),
         next_group: 1,
-        unacked: Vec::new(),
         shutdown: false,
         exit_failsafe: None,
         failsafe_hit: false,
         exit_tx,
     };
-    let mut stream: Option<(ByteStream, recordio::Decoder)> = None;
-    let mut disconnected_since = Instant::now();
-    let mut backoff = Duration::from_millis(100);
-    let mut reconnect_at = Instant::now();
+    let mut conn = Connection::new();
     loop {
-        if ex.failsafe_hit || all_done(&ex.tasks, &ex.unacked, ex.shutdown) {
+        if ex.failsafe_hit || all_done(&ex.tasks, &ex.session.unacked, ex.shutdown) {
             return 0;
         }
-        if stream.is_none() && Instant::now() >= reconnect_at {
-            match ex.subscribe().await {
-                Ok(s) => {
-                    stream = Some((s, recordio::Decoder::new()));
-                    backoff = Duration::from_millis(100);
-                }
-                Err(e) => {
-                    if disconnected_since.elapsed() > ex.env.recovery_timeout {
-                        log(&format!(
-                            "Giving up on the agent after the recovery timeout: {e}"
-                        ));
-                        ex.kill_all_now();
-                        return 1;
-                    }
-                    log(&format!("Cannot subscribe: {e}"));
-                    backoff = (backoff * 2).min(ex.env.backoff_max.max(Duration::from_millis(100)));
-                    reconnect_at = Instant::now() + backoff;
-                }
-            }
+        if conn
+            .resubscribe(&ex.session, ex.unacknowledged_tasks())
+            .await
+            .is_err()
+        {
+            ex.kill_all_now();
+            return 1;
         }
-        let mut timer = Instant::now() + Duration::from_secs(3600);
-        for t in ex.timers() {
-            timer = timer.min(t);
-        }
-        if stream.is_none() {
-            timer = timer.min(reconnect_at);
-        }
+        let timer = conn.wake_at(ex.timers());
         tokio::select! {
-            chunk = next_chunk(&mut stream) => {
-                let events = match chunk {
-                    Some(Ok(b)) => match stream.as_mut().map(|(_, d)| d.feed(&b)) {
-                        Some(Ok(recs)) => recs,
-                        _ => { stream = None; Vec::new() }
-                    },
-                    _ => { stream = None; Vec::new() }
-                };
-                if stream.is_none() {
-                    log("Disconnected from the agent; re-subscribing");
-                    disconnected_since = Instant::now();
-                    reconnect_at = Instant::now() + Duration::from_millis(100);
-                }
-                for rec in events {
-                    match serde_json::from_slice::<Event>(&rec) {
-                        Ok(e) => ex.on_event(e).await,
-                        Err(e) => log(&format!("Ignoring an unparsable event: {e}")),
+            records = conn.next_records(&ex.session) => {
+                for rec in records {
+                    if let Some(e) = ex.session.event(&rec) {
+                        ex.on_event(e).await;
                     }
                 }
             }
@@ -297,53 +178,13 @@ impl DefaultExecutor {
         v
     }
 
-    async fn subscribe(&self) -> Result<ByteStream, String> {
-        let tasks: Vec<&TaskInfo> = self
-            .tasks
+    /// The tasks none of whose updates the agent acknowledged.
+    fn unacknowledged_tasks(&self) -> Vec<&TaskInfo> {
+        self.tasks
             .values()
             .filter(|t| !t.acked)
             .map(|t| &t.info)
-            .collect();
-        let updates: Vec<serde_json::Value> =
-            self.unacked.iter().map(|s| json!({"status": s})).collect();
-        let body = json!({
-            "type": "SUBSCRIBE",
-            "framework_id": self.env.framework_id,
-            "executor_id": self.env.executor_id,
-            "subscribe": {"unacknowledged_tasks": tasks, "unacknowledged_updates": updates},
-        });
-        let r = self
-            .client
-            .post(&self.url)
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if r.status() != reqwest::StatusCode::OK {
-            let code = r.status();
-            return Err(format!("{code}: {}", r.text().await.unwrap_or_default()));
-        }
-        Ok(Box::pin(r.bytes_stream()))
-    }
-
-    fn new_status(
-        &self,
-        task_id: &TaskId,
-        state: TaskState,
-        message: Option<String>,
-        reason: Option<&str>,
-    ) -> TaskStatus {
-        let mut s = TaskStatus::new(task_id.clone(), state).with_source("SOURCE_EXECUTOR");
-        s.message = message;
-        s.reason = reason.map(str::to_string);
-        s.executor_id = Some(self.env.executor_id.clone());
-        s.timestamp = Some(crate::runtime::wall_now().as_secs_f64());
-        s.uuid = Some(mesos_proto::json::b64_encode(
-            uuid::Uuid::new_v4().as_bytes(),
-        ));
-        s
+            .collect()
     }
 
     /// Queue an update for resending and POST it now (failures are retried on re-subscribe).
@@ -356,35 +197,7 @@ impl DefaultExecutor {
                 self.exit_failsafe = Some(Instant::now() + EXIT_FAILSAFE);
             }
         }
-        let uuid = status.uuid.clone();
-        self.unacked.push(status.clone());
-        let body = json!({
-            "type": "UPDATE",
-            "framework_id": self.env.framework_id,
-            "executor_id": self.env.executor_id,
-            "update": {"status": status},
-        });
-        let res = self
-            .client
-            .post(&self.url)
-            .header("Content-Type", "application/json")
-            .timeout(Duration::from_secs(10))
-            .body(body.to_string())
-            .send()
-            .await;
-        match res {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) if r.status() == reqwest::StatusCode::BAD_REQUEST => {
-                // The agent refuses this update for good: resending cannot help.
-                log(&format!(
-                    "Agent refused an update: {}",
-                    r.text().await.unwrap_or_default()
-                ));
-                self.unacked.retain(|s| s.uuid != uuid);
-            }
-            Ok(r) => log(&format!("Agent answered {} to an update", r.status())),
-            Err(e) => log(&format!("Cannot send an update (will resend): {e}")),
-        }
+        self.session.send(status).await;
     }
 
     async fn on_event(&mut self, e: Event) {
@@ -402,8 +215,7 @@ impl DefaultExecutor {
             Event::Acknowledged {
                 acknowledged: AcknowledgedEv { task_id, uuid },
             } => {
-                self.unacked
-                    .retain(|s| s.uuid.as_deref() != Some(uuid.as_str()));
+                self.session.acknowledged(&uuid);
                 if let Some(t) = self.tasks.get_mut(&task_id) {
                     t.acked = true;
                 }
@@ -419,7 +231,9 @@ impl DefaultExecutor {
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in live {
-                    let grace = self.task_grace(&id, None).min(self.env.shutdown_grace);
+                    let grace = self
+                        .task_grace(&id, None)
+                        .min(self.session.env.shutdown_grace);
                     self.kill_task(&id, grace).await;
                 }
             }
@@ -444,7 +258,7 @@ impl DefaultExecutor {
         self.exit_failsafe = None;
         if self.shutdown {
             for t in &tasks {
-                let s = self.new_status(
+                let s = self.session.new_status(
                     &t.task_id,
                     TaskState::TaskKilled,
                     Some("Executor is shutting down".into()),
@@ -455,7 +269,9 @@ impl DefaultExecutor {
             return;
         }
         for t in &tasks {
-            let s = self.new_status(&t.task_id, TaskState::TaskStarting, None, None);
+            let s = self
+                .session
+                .new_status(&t.task_id, TaskState::TaskStarting, None, None);
             self.send(s).await;
         }
         let mut failures = Vec::new();
@@ -465,9 +281,7 @@ impl DefaultExecutor {
                     if let Some(run) = self.tasks.get_mut(&t.task_id) {
                         run.pid = Some(pid);
                         if let Some(d) = &t.max_completion_time {
-                            run.max_completion = Some(
-                                Instant::now() + Duration::from_nanos(d.nanoseconds.max(0) as u64),
-                            );
+                            run.max_completion = Some(Instant::now() + duration_of(d));
                         }
                     }
                 }
@@ -478,11 +292,13 @@ impl DefaultExecutor {
             if failures.iter().any(|(id, _)| id == &t.task_id) {
                 continue;
             }
-            let s = self.new_status(&t.task_id, TaskState::TaskRunning, None, None);
+            let s = self
+                .session
+                .new_status(&t.task_id, TaskState::TaskRunning, None, None);
             self.send(s).await;
         }
         for (id, e) in &failures {
-            let s = self.new_status(
+            let s = self.session.new_status(
                 id,
                 TaskState::TaskFailed,
                 Some(format!("Failed to launch the command: {e}")),
@@ -496,9 +312,8 @@ impl DefaultExecutor {
     }
 
     fn spawn_task(&self, task: &TaskInfo) -> Result<u32, String> {
-        use std::os::unix::process::{CommandExt, ExitStatusExt};
         let cmd = task.command.clone().ok_or("task has no command")?;
-        let dir = task_sandbox(&self.env.sandbox, &task.task_id);
+        let dir = task_sandbox(&self.session.env.sandbox, &task.task_id);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create the task sandbox {}: {e}", dir.display()))?;
         let open = |name: &str| {
@@ -509,45 +324,13 @@ impl DefaultExecutor {
                 .map_err(|e| format!("cannot open {name} in {}: {e}", dir.display()))
         };
         let (stdout, stderr) = (open("stdout")?, open("stderr")?);
-        let value = cmd.value.clone().unwrap_or_default();
-        let mut c = if cmd.shell {
-            let mut c = std::process::Command::new("/bin/sh");
-            c.arg("-c").arg(&value);
-            c
-        } else {
-            if value.is_empty() {
-                return Err("command value is empty".into());
-            }
-            let mut c = std::process::Command::new(&value);
-            if let Some(a0) = cmd.arguments.first() {
-                c.arg0(a0);
-            }
-            c.args(cmd.arguments.iter().skip(1));
-            c
-        };
-        c.env_remove(super::EXECUTOR_MODE_ENV)
-            .envs(task_environment(task, &dir, &self.agent_hostname))
+        let mut c = task_process(&cmd)?;
+        c.envs(task_environment(task, &dir, &self.agent_hostname))
             .current_dir(&dir)
-            .stdin(std::process::Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
-        // SAFETY: setpgid is async-signal-safe. The task gets its own process group (inside
-        // the executor's session) so kills reach its whole tree.
-        unsafe {
-            c.pre_exec(|| {
-                libc::setpgid(0, 0);
-                Ok(())
-            });
-        }
-        let mut child = c.spawn().map_err(|e| e.to_string())?;
-        let pid = child.id();
-        let tx = self.exit_tx.clone();
         let task_id = task.task_id.clone();
-        std::thread::spawn(move || {
-            let status = child.wait().map(|s| s.into_raw()).unwrap_or(-1);
-            let _ = tx.send((task_id, status));
-        });
-        Ok(pid)
+        spawn_in_own_group(c, self.exit_tx.clone(), move |status| (task_id, status))
     }
 
     /// The KILL's grace period, else the task's kill policy, else 3 s.
@@ -582,7 +365,7 @@ impl DefaultExecutor {
             let mut run = TaskRun::new(info, group);
             run.acked = true;
             self.tasks.insert(kill.task_id.clone(), run);
-            let s = self.new_status(
+            let s = self.session.new_status(
                 &kill.task_id,
                 TaskState::TaskKilled,
                 Some("Task was not running".into()),
@@ -626,7 +409,9 @@ impl DefaultExecutor {
         run.killing = true;
         run.kill_deadline = Some(deadline);
         if capable {
-            let s = self.new_status(id, TaskState::TaskKilling, None, None);
+            let s = self
+                .session
+                .new_status(id, TaskState::TaskKilling, None, None);
             self.send(s).await;
         }
         signal_group(pid, libc::SIGTERM);
@@ -680,7 +465,7 @@ impl DefaultExecutor {
         }
         let group = run.group;
         let (state, how, reason) = classify_exit(status, run.killing, run.max_completion_hit);
-        let s = self.new_status(&task_id, state, Some(how), reason);
+        let s = self.session.new_status(&task_id, state, Some(how), reason);
         self.send(s).await;
         if kills_group(state) {
             self.kill_group_members(group, Some(&task_id)).await;
@@ -691,6 +476,7 @@ impl DefaultExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn task(id: &str) -> TaskInfo {
         serde_json::from_value(json!({

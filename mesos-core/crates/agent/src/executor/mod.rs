@@ -12,8 +12,9 @@
 mod command;
 mod default;
 mod docker;
+mod session;
 
-pub use command::ExecutorEnv;
+pub use session::ExecutorEnv;
 
 /// The environment variable that turns any binary of the suite into an executor.
 pub const EXECUTOR_MODE_ENV: &str = "MESOS_RS_EXECUTOR_MODE";

@@ -1,0 +1,422 @@
+//! What the built-in executors share: their environment, the connection to the agent
+//! (SUBSCRIBE, re-subscribing with backoff, giving up after the recovery timeout), status
+//! updates (creating, sending, resending until acknowledged), and running a task's command
+//! (environment, own process group, exit classification).
+
+use crate::flags::MesosDuration;
+use mesos_proto::executor::Event;
+use mesos_proto::ids::*;
+use mesos_proto::recordio;
+use mesos_proto::v1::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Grace period between SIGTERM and SIGKILL when neither KILL nor the task says.
+pub(super) const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// What the agent tells the executor through its environment (spec 2.2).
+#[derive(Clone, Debug)]
+pub struct ExecutorEnv {
+    pub agent_endpoint: String,
+    pub framework_id: FrameworkId,
+    pub executor_id: ExecutorId,
+    pub sandbox: PathBuf,
+    pub shutdown_grace: Duration,
+    pub recovery_timeout: Duration,
+    pub backoff_max: Duration,
+}
+
+fn duration_var(name: &str, default: Duration) -> Duration {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse::<MesosDuration>().ok())
+        .map(|d| d.0)
+        .unwrap_or(default)
+}
+
+impl ExecutorEnv {
+    pub fn from_env() -> Result<ExecutorEnv, String> {
+        let var =
+            |n: &str| std::env::var(n).map_err(|_| format!("Missing environment variable {n}"));
+        Ok(ExecutorEnv {
+            agent_endpoint: var("MESOS_AGENT_ENDPOINT")?,
+            framework_id: FrameworkId::new(var("MESOS_FRAMEWORK_ID")?),
+            executor_id: ExecutorId::new(var("MESOS_EXECUTOR_ID")?),
+            sandbox: PathBuf::from(
+                std::env::var("MESOS_SANDBOX")
+                    .or_else(|_| std::env::var("MESOS_DIRECTORY"))
+                    .unwrap_or_else(|_| ".".into()),
+            ),
+            shutdown_grace: duration_var(
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                Duration::from_secs(5),
+            ),
+            recovery_timeout: duration_var("MESOS_RECOVERY_TIMEOUT", Duration::from_secs(900)),
+            backoff_max: duration_var("MESOS_SUBSCRIPTION_BACKOFF_MAX", Duration::from_secs(2)),
+        })
+    }
+}
+
+pub(super) type ByteStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// An executor's calls to the agent and its updates not yet acknowledged.
+pub(super) struct Session {
+    pub env: ExecutorEnv,
+    client: reqwest::Client,
+    url: String,
+    /// Sent and not yet acknowledged: resent with every SUBSCRIBE.
+    pub unacked: Vec<TaskStatus>,
+    log: fn(&str),
+    /// Forget an update the agent refuses with 400 instead of resending it.
+    forget_refused: bool,
+}
+
+impl Session {
+    pub fn new(env: ExecutorEnv, log: fn(&str), forget_refused: bool) -> Session {
+        Session {
+            url: format!("http://{}/api/v1/executor", env.agent_endpoint),
+            env,
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            unacked: Vec::new(),
+            log,
+            forget_refused,
+        }
+    }
+
+    pub fn log(&self, msg: &str) {
+        (self.log)(msg)
+    }
+
+    /// SUBSCRIBE with the unacknowledged `tasks` and updates; the event stream.
+    pub async fn subscribe(&self, tasks: Vec<&TaskInfo>) -> Result<ByteStream, String> {
+        let updates: Vec<serde_json::Value> =
+            self.unacked.iter().map(|s| json!({"status": s})).collect();
+        let body = json!({
+            "type": "SUBSCRIBE",
+            "framework_id": self.env.framework_id,
+            "executor_id": self.env.executor_id,
+            "subscribe": {"unacknowledged_tasks": tasks, "unacknowledged_updates": updates},
+        });
+        let r = self
+            .client
+            .post(&self.url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status() != reqwest::StatusCode::OK {
+            let code = r.status();
+            return Err(format!("{code}: {}", r.text().await.unwrap_or_default()));
+        }
+        Ok(Box::pin(r.bytes_stream()))
+    }
+
+    /// A new update of this executor (source EXECUTOR, fresh uuid, timestamped now).
+    pub fn new_status(
+        &self,
+        task_id: &TaskId,
+        state: TaskState,
+        message: Option<String>,
+        reason: Option<&str>,
+    ) -> TaskStatus {
+        let mut s = TaskStatus::new(task_id.clone(), state).with_source("SOURCE_EXECUTOR");
+        s.message = message;
+        s.reason = reason.map(str::to_string);
+        s.executor_id = Some(self.env.executor_id.clone());
+        s.timestamp = Some(crate::runtime::wall_now().as_secs_f64());
+        s.uuid = Some(mesos_proto::json::b64_encode(
+            uuid::Uuid::new_v4().as_bytes(),
+        ));
+        s
+    }
+
+    /// Queue an update for resending and POST it now (failures are retried on re-subscribe).
+    pub async fn send(&mut self, status: TaskStatus) {
+        let uuid = status.uuid.clone();
+        self.unacked.push(status.clone());
+        let body = json!({
+            "type": "UPDATE",
+            "framework_id": self.env.framework_id,
+            "executor_id": self.env.executor_id,
+            "update": {"status": status},
+        });
+        let res = self
+            .client
+            .post(&self.url)
+            .header("Content-Type", "application/json")
+            .timeout(Duration::from_secs(10))
+            .body(body.to_string())
+            .send()
+            .await;
+        match res {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) if self.forget_refused && r.status() == reqwest::StatusCode::BAD_REQUEST => {
+                // The agent refuses this update for good: resending cannot help.
+                self.log(&format!(
+                    "Agent refused an update: {}",
+                    r.text().await.unwrap_or_default()
+                ));
+                self.unacked.retain(|s| s.uuid != uuid);
+            }
+            Ok(r) => self.log(&format!("Agent answered {} to an update", r.status())),
+            Err(e) => self.log(&format!("Cannot send an update (will resend): {e}")),
+        }
+    }
+
+    /// ACKNOWLEDGED `uuid`: no longer resent.
+    pub fn acknowledged(&mut self, uuid: &str) {
+        self.unacked.retain(|s| s.uuid.as_deref() != Some(uuid));
+    }
+
+    /// An event record of the agent's stream, `None` (logged) when it does not parse.
+    pub fn event(&self, record: &[u8]) -> Option<Event> {
+        match serde_json::from_slice::<Event>(record) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                self.log(&format!("Ignoring an unparsable event: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// The event stream from the agent, re-subscribing with exponential backoff while it is
+/// down.
+pub(super) struct Connection {
+    stream: Option<(ByteStream, recordio::Decoder)>,
+    disconnected_since: Instant,
+    backoff: Duration,
+    reconnect_at: Instant,
+}
+
+impl Connection {
+    pub fn new() -> Connection {
+        Connection {
+            stream: None,
+            disconnected_since: Instant::now(),
+            backoff: Duration::from_millis(100),
+            reconnect_at: Instant::now(),
+        }
+    }
+
+    /// Subscribe (with the unacknowledged `tasks`) when disconnected and a retry is due.
+    /// `Err` when the agent stayed away past the recovery timeout: the executor gives up.
+    pub async fn resubscribe(
+        &mut self,
+        session: &Session,
+        tasks: Vec<&TaskInfo>,
+    ) -> Result<(), String> {
+        if self.stream.is_some() || Instant::now() < self.reconnect_at {
+            return Ok(());
+        }
+        match session.subscribe(tasks).await {
+            Ok(s) => {
+                self.stream = Some((s, recordio::Decoder::new()));
+                self.backoff = Duration::from_millis(100);
+            }
+            Err(e) => {
+                if self.disconnected_since.elapsed() > session.env.recovery_timeout {
+                    session.log(&format!(
+                        "Giving up on the agent after the recovery timeout: {e}"
+                    ));
+                    return Err(e);
+                }
+                session.log(&format!("Cannot subscribe: {e}"));
+                self.backoff =
+                    (self.backoff * 2).min(session.env.backoff_max.max(Duration::from_millis(100)));
+                self.reconnect_at = Instant::now() + self.backoff;
+            }
+        }
+        Ok(())
+    }
+
+    /// When to wake up next: the earliest of `timers`, the next subscription attempt while
+    /// disconnected, and an hour from now.
+    pub fn wake_at(&self, timers: impl IntoIterator<Item = Instant>) -> Instant {
+        let mut timer = Instant::now() + Duration::from_secs(3600);
+        for t in timers {
+            timer = timer.min(t);
+        }
+        if self.stream.is_none() {
+            timer = timer.min(self.reconnect_at);
+        }
+        timer
+    }
+
+    /// The next records of the event stream (pending forever while disconnected); on an
+    /// error or the end of the stream, disconnects and schedules re-subscribing.
+    pub async fn next_records(&mut self, session: &Session) -> Vec<Vec<u8>> {
+        use futures::StreamExt;
+        let chunk = match &mut self.stream {
+            Some((stream, _)) => stream.next().await,
+            None => std::future::pending().await,
+        };
+        let records = match chunk {
+            Some(Ok(b)) => match self.stream.as_mut().map(|(_, d)| d.feed(&b)) {
+                Some(Ok(recs)) => recs,
+                _ => {
+                    self.stream = None;
+                    Vec::new()
+                }
+            },
+            _ => {
+                self.stream = None;
+                Vec::new()
+            }
+        };
+        if self.stream.is_none() {
+            session.log("Disconnected from the agent; re-subscribing");
+            self.disconnected_since = Instant::now();
+            self.reconnect_at = Instant::now() + Duration::from_millis(100);
+        }
+        records
+    }
+}
+
+/// A grace period or completion time as a `Duration` (negative is zero).
+pub(super) fn duration_of(d: &DurationInfo) -> Duration {
+    Duration::from_nanos(d.nanoseconds.max(0) as u64)
+}
+
+/// The grace period of a kill policy, if it has one.
+pub(super) fn grace_of(policy: Option<&KillPolicy>) -> Option<Duration> {
+    policy
+        .and_then(|p| p.grace_period.as_ref())
+        .map(duration_of)
+}
+
+/// The environment of a task on top of the executor's (minus the executor mode variable):
+/// `MESOS_SANDBOX`, `MESOS_TASK_ID`, `PORT0..`, `PORTS`, `HOST`, then `CommandInfo.environment`.
+pub(crate) fn task_environment(
+    task: &TaskInfo,
+    sandbox: &Path,
+    hostname: &str,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("MESOS_SANDBOX".to_string(), sandbox.display().to_string()),
+        ("MESOS_TASK_ID".to_string(), task.task_id.value.clone()),
+    ];
+    let mut ports = Vec::new();
+    for r in task.resources.iter().filter(|r| r.name == "ports") {
+        for range in r.ranges.iter().flat_map(|x| x.range.iter()) {
+            let mut p = range.begin;
+            while p <= range.end && ports.len() < 1024 {
+                ports.push(p);
+                p += 1;
+            }
+        }
+    }
+    if !ports.is_empty() {
+        for (i, p) in ports.iter().enumerate() {
+            env.push((format!("PORT{i}"), p.to_string()));
+        }
+        let list: Vec<String> = ports.iter().map(u64::to_string).collect();
+        env.push(("PORTS".to_string(), list.join(",")));
+        env.push(("HOST".to_string(), hostname.to_string()));
+    }
+    if let Some(vars) = task.command.as_ref().and_then(|c| c.environment.as_ref()) {
+        for v in &vars.variables {
+            if let Some(value) = &v.value {
+                env.push((v.name.clone(), value.clone()));
+            }
+        }
+    }
+    env
+}
+
+/// The process of a command: `/bin/sh -c <value>` for a shell command, else `<value>` run
+/// with `arguments` (the first as `argv[0]`); without the executor mode variable and stdin.
+pub(super) fn task_process(cmd: &CommandInfo) -> Result<std::process::Command, String> {
+    use std::os::unix::process::CommandExt;
+    let value = cmd.value.clone().unwrap_or_default();
+    let mut c = if cmd.shell {
+        let mut c = std::process::Command::new("/bin/sh");
+        c.arg("-c").arg(&value);
+        c
+    } else {
+        if value.is_empty() {
+            return Err("command value is empty".into());
+        }
+        let mut c = std::process::Command::new(&value);
+        if let Some(a0) = cmd.arguments.first() {
+            c.arg0(a0);
+        }
+        c.args(cmd.arguments.iter().skip(1));
+        c
+    };
+    c.env_remove(super::EXECUTOR_MODE_ENV)
+        .stdin(std::process::Stdio::null());
+    Ok(c)
+}
+
+/// Spawn `c` in its own process group; a thread sends `exited(wait status)` on `tx` when
+/// it ends. The pid.
+pub(super) fn spawn_in_own_group<T: Send + 'static>(
+    mut c: std::process::Command,
+    tx: mpsc::UnboundedSender<T>,
+    exited: impl FnOnce(i32) -> T + Send + 'static,
+) -> Result<u32, String> {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    // SAFETY: setpgid is async-signal-safe. The task gets its own process group (inside
+    // the executor's session) so kills reach its whole tree.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setpgid(0, 0);
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().map_err(|e| e.to_string())?;
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let status = child.wait().map(|s| s.into_raw()).unwrap_or(-1);
+        let _ = tx.send(exited(status));
+    });
+    Ok(pid)
+}
+
+/// The terminal state, message and reason of a task whose process ended with `status`.
+pub(crate) fn classify_exit(
+    status: i32,
+    killing: bool,
+    max_completion_hit: bool,
+) -> (TaskState, String, Option<&'static str>) {
+    let how = if libc::WIFEXITED(status) {
+        format!("Command exited with status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!(
+            "Command terminated with signal {}",
+            crate::agent::signal_name(libc::WTERMSIG(status))
+        )
+    } else {
+        format!("Command terminated with wait status {status}")
+    };
+    let (state, reason) = if killing {
+        (TaskState::TaskKilled, None)
+    } else if max_completion_hit {
+        (
+            TaskState::TaskFailed,
+            Some("REASON_MAX_COMPLETION_TIME_REACHED"),
+        )
+    } else if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        (TaskState::TaskFinished, None)
+    } else {
+        (TaskState::TaskFailed, None)
+    };
+    (state, how, reason)
+}
+
+pub(super) fn signal_group(pid: u32, sig: i32) {
+    // SAFETY: plain signal delivery to the task's process group.
+    unsafe {
+        libc::killpg(pid as libc::pid_t, sig);
+    }
+}
