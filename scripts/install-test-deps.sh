@@ -21,6 +21,8 @@ PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(
     zookeeper                # ZooKeeper server for the election and registry tests
     busybox-static           # the Docker containerizer tests' image (scripts/make-test-image.sh)
+    debootstrap              # the compose cluster's base image (scripts/make-base-image.sh)
+    docker-compose           # the compose dev cluster test
     # chromium               # web UI screenshots (later issue)
 )
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
