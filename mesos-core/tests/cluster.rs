@@ -62,24 +62,7 @@ async fn command_tasks_finish_fail_and_get_killed() {
 
     // The sandbox stdout is readable through the agent's /files/read.
     let agent = cluster.agent_addrs()[0];
-    let state = get_json(&format!("http://{agent}/state")).await;
-    let dir = state["completed_frameworks"]
-        .as_array()
-        .into_iter()
-        .chain(state["frameworks"].as_array())
-        .flatten()
-        .flat_map(|f| {
-            f["executors"]
-                .as_array()
-                .into_iter()
-                .chain(f["completed_executors"].as_array())
-                .flatten()
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-        .find(|e| e["id"] == "ok")
-        .and_then(|e| e["directory"].as_str().map(str::to_string))
-        .unwrap_or_else(|| panic!("agent /state lists no executor 'ok' with a directory: {state}"));
+    let dir = sandbox_dir(agent, "ok").await;
     let out = get_json(&format!(
         "http://{agent}/files/read?path={dir}/stdout&offset=0"
     ))

@@ -16,7 +16,7 @@
 mod support;
 
 use mesos_core::client::SchedulerClient;
-use mesos_core::proto::scheduler::{Call, Reconcile};
+use mesos_core::proto::scheduler::Call;
 use mesos_core::proto::v1::{Offer, TaskState};
 use mesos_testkit::free_port;
 use std::collections::{BTreeMap, BTreeSet};
@@ -302,35 +302,6 @@ async fn resubscribe(zk_url: &str, fw: &mut Framework) {
     }
 }
 
-/// Reconcile until every task is reported RUNNING by the master.
-async fn reconcile_running(fw: &mut Framework, tasks: &[String]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let before = fw.updates.len();
-        let _ = fw.client.call(Call::Reconcile(Reconcile::default())).await;
-        let until = tokio::time::Instant::now() + Duration::from_secs(2);
-        while tokio::time::Instant::now() < until {
-            let left = until.saturating_duration_since(tokio::time::Instant::now());
-            if fw.step(left).await.is_none() {
-                break;
-            }
-        }
-        let ok = tasks.iter().all(|t| {
-            fw.updates[before..]
-                .iter()
-                .any(|u| &u.task_id.value == t && u.state == TaskState::TaskRunning)
-        });
-        if ok {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "tasks not reconciled RUNNING: {:?}",
-            &fw.updates_summary()[before..]
-        );
-    }
-}
-
 /// Wait until files named `stdout` under `root` hold each of `needles` (the sandboxes
 /// the host's engine mounted into the task containers are host directories).
 async fn wait_sandbox_output(root: &Path, needles: &[&str]) {
@@ -482,6 +453,7 @@ async fn compose_cluster_survives_a_master_kill_and_an_agent_partition() {
         tasks_of_agent.insert(o.agent_id.value.clone(), vec![process, container]);
     }
     let all: Vec<String> = tasks_of_agent.values().flatten().cloned().collect();
+    let names: Vec<&str> = all.iter().map(String::as_str).collect();
     for t in &all {
         fw.wait_state(t, TaskState::TaskRunning).await;
     }
@@ -503,7 +475,7 @@ async fn compose_cluster_survives_a_master_kill_and_an_agent_partition() {
     let leader = wait_leader(&p, &dead, &format!("after killing {old}")).await;
     assert_ne!(leader, old);
     resubscribe(&zk_url, &mut fw).await;
-    reconcile_running(&mut fw, &all).await;
+    fw.reconcile_running(&names, Duration::from_secs(120)).await;
     wait_agents(&p, leader, 2, "after the master failover").await;
     eprintln!("compose: killed {old}, {leader} leads, tasks reconciled RUNNING");
 
@@ -530,7 +502,7 @@ async fn compose_cluster_survives_a_master_kill_and_an_agent_partition() {
     }
     docker(&["network", "connect", "--alias", "agent", &p.network(), cut]);
     wait_agents(&p, leader, 2, "after reconnecting the agent").await;
-    reconcile_running(&mut fw, &all).await;
+    fw.reconcile_running(&names, Duration::from_secs(120)).await;
     eprintln!("compose: agent {cut_agent} back, every task reconciled RUNNING");
 
     // Tear the framework down: its tasks and task containers go.

@@ -43,24 +43,7 @@ async fn docker_and_process_tasks_side_by_side() {
     );
     // The container's output landed in the sandbox.
     let agent = cluster.agent_addrs()[0];
-    let state = get_json(&format!("http://{agent}/state")).await;
-    let dir = state["frameworks"]
-        .as_array()
-        .into_iter()
-        .chain(state["completed_frameworks"].as_array())
-        .flatten()
-        .flat_map(|f| {
-            f["executors"]
-                .as_array()
-                .into_iter()
-                .chain(f["completed_executors"].as_array())
-                .flatten()
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-        .find(|e| e["id"] == "in-docker")
-        .and_then(|e| e["directory"].as_str().map(str::to_string))
-        .unwrap_or_else(|| panic!("no executor 'in-docker' in agent state: {state}"));
+    let dir = sandbox_dir(agent, "in-docker").await;
     let out = get_json(&format!(
         "http://{agent}/files/read?path={dir}/stdout&offset=0"
     ))

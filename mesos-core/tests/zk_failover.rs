@@ -6,7 +6,6 @@
 mod support;
 
 use mesos_core::client::{leading_master, SchedulerClient};
-use mesos_core::proto::scheduler::{Call, Reconcile};
 use mesos_core::proto::v1::TaskState;
 use mesos_testkit::{free_port, ZkServer};
 use std::collections::BTreeSet;
@@ -128,36 +127,6 @@ async fn resubscribe(zk_url: &str, fw: &mut Framework) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => panic!("could not re-subscribe: {e}"),
-        }
-    }
-}
-
-/// Reconcile until every task is reported RUNNING by the master.
-async fn reconcile_running(fw: &mut Framework, tasks: &[&str]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let before = fw.updates.len();
-        let _ = fw.client.call(Call::Reconcile(Reconcile::default())).await;
-        let until = tokio::time::Instant::now() + Duration::from_secs(2);
-        while tokio::time::Instant::now() < until {
-            let left = until.saturating_duration_since(tokio::time::Instant::now());
-            if fw.step(left).await.is_none() {
-                break;
-            }
-        }
-        let ok = tasks.iter().all(|t| {
-            fw.updates[before..]
-                .iter()
-                .any(|u| u.task_id.value == *t && u.state == TaskState::TaskRunning)
-        });
-        if ok {
-            return;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!(
-                "tasks not reconciled RUNNING: {:?}",
-                &fw.updates_summary()[before..]
-            );
         }
     }
 }
@@ -332,7 +301,7 @@ async fn three_masters_survive_leader_kills_and_a_zookeeper_restart() {
             format!("127.0.0.1:{new}")
         );
         resubscribe(&zk_url, &mut fw).await;
-        reconcile_running(&mut fw, &names).await;
+        fw.reconcile_running(&names, Duration::from_secs(90)).await;
         // Agents re-registered with the new leader and kept their tasks.
         let state = get(&format!("http://127.0.0.1:{new}/master/state"))
             .await
@@ -377,7 +346,7 @@ async fn three_masters_survive_leader_kills_and_a_zookeeper_restart() {
     let back = wait_leader(&masters, "after the ZooKeeper restart").await;
     assert_eq!(back, survivor);
     resubscribe(&zk_url, &mut fw).await;
-    reconcile_running(&mut fw, &names).await;
+    fw.reconcile_running(&names, Duration::from_secs(90)).await;
     drop(agents);
 }
 

@@ -224,6 +224,64 @@ impl Framework {
     }
 }
 
+impl Framework {
+    /// Reconcile (implicitly) until the master reports every one of `tasks` RUNNING;
+    /// explicit answers may be missing while agents are still re-registering.
+    pub async fn reconcile_running(&mut self, tasks: &[&str], limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let before = self.updates.len();
+            let _ = self.client.call(Call::Reconcile(Default::default())).await;
+            let until = tokio::time::Instant::now() + Duration::from_secs(2);
+            while tokio::time::Instant::now() < until {
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                if self.step(left).await.is_none() {
+                    break;
+                }
+            }
+            let ok = tasks.iter().all(|t| {
+                self.updates[before..]
+                    .iter()
+                    .any(|u| u.task_id.value == *t && u.state == TaskState::TaskRunning)
+            });
+            if ok {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "tasks not reconciled RUNNING: {:?}",
+                    &self.updates_summary()[before..]
+                );
+            }
+        }
+    }
+}
+
+/// The sandbox directory of executor `executor_id`, from the agent's `/state` (live or
+/// completed frameworks and executors).
+pub async fn sandbox_dir(agent: std::net::SocketAddr, executor_id: &str) -> String {
+    let state = get_json(&format!("http://{agent}/state")).await;
+    state["frameworks"]
+        .as_array()
+        .into_iter()
+        .chain(state["completed_frameworks"].as_array())
+        .flatten()
+        .flat_map(|f| {
+            f["executors"]
+                .as_array()
+                .into_iter()
+                .chain(f["completed_executors"].as_array())
+                .flatten()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .find(|e| e["id"] == executor_id)
+        .and_then(|e| e["directory"].as_str().map(str::to_string))
+        .unwrap_or_else(|| {
+            panic!("agent /state lists no executor '{executor_id}' with a directory: {state}")
+        })
+}
+
 pub fn command_task(id: &str, offer: &Offer, cmd: &str, res: &str) -> TaskInfo {
     serde_json::from_value(json!({
         "name": id,
