@@ -40,6 +40,17 @@ fn path_param(q: &HashMap<String, String>) -> Result<&str, Response> {
         .ok_or_else(|| error(StatusCode::BAD_REQUEST, "Expecting 'path' query parameter"))
 }
 
+/// The sandbox file named by `?path=`, as requested and as the real path: 400 without the
+/// parameter, 404 outside a sandbox.
+fn requested_file<'a>(
+    shared: &Shared,
+    q: &'a HashMap<String, String>,
+) -> Result<(&'a str, PathBuf), Response> {
+    let requested = path_param(q)?;
+    let real = resolve(&shared.work_dir, requested).ok_or_else(not_found)?;
+    Ok((requested, real))
+}
+
 fn mode_string(mode: u32, is_dir: bool, is_link: bool) -> String {
     let mut s = String::with_capacity(10);
     s.push(if is_dir {
@@ -87,12 +98,9 @@ pub(crate) async fn browse(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let requested = match path_param(&q) {
+    let (requested, real) = match requested_file(&shared, &q) {
         Ok(p) => p,
         Err(r) => return r,
-    };
-    let Some(real) = resolve(&shared.work_dir, requested) else {
-        return not_found();
     };
     let Ok(md) = std::fs::metadata(&real) else {
         return not_found();
@@ -191,12 +199,9 @@ pub(crate) async fn download(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let requested = match path_param(&q) {
+    let (_, real) = match requested_file(&shared, &q) {
         Ok(p) => p,
         Err(r) => return r,
-    };
-    let Some(real) = resolve(&shared.work_dir, requested) else {
-        return not_found();
     };
     if real.is_dir() {
         return error(StatusCode::BAD_REQUEST, "Cannot download a directory");

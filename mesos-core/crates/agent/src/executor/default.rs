@@ -345,23 +345,7 @@ impl DefaultExecutor {
             // Never launched here: nothing runs; report it killed so the agent can move on.
             let group = self.next_group;
             self.next_group += 1;
-            let info = TaskInfo {
-                name: String::new(),
-                task_id: kill.task_id.clone(),
-                agent_id: AgentId::new(""),
-                resources: Vec::new(),
-                executor: None,
-                command: None,
-                container: None,
-                health_check: None,
-                check: None,
-                kill_policy: None,
-                data: None,
-                labels: None,
-                discovery: None,
-                max_completion_time: None,
-                limits: None,
-            };
+            let info = TaskInfo::new("", kill.task_id.clone(), AgentId::new(""));
             let mut run = TaskRun::new(info, group);
             run.acked = true;
             self.tasks.insert(kill.task_id.clone(), run);
