@@ -400,19 +400,55 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_over_its_memory_limit_fails_with_a_memory_limitation() {
     let (guard, _dir, fake, agent, _) = setup("oom").await;
-    // 16 MB task + 32 MB executor share = 48 MB limit; allocate 200 MB.
-    run(
-        &fake,
-        docker_task(
-            &guard.agent_id,
-            "hog",
-            "head -c 200m /dev/zero | tail",
-            16.0,
-            None,
-            json!({}),
-        ),
+    // 16 MB task + 32 MB executor share = 48 MB limit. The hog is the container's
+    // init (engines on cgroup v2 report OOMKilled only for it) and doubles a string
+    // up to 256 MB, so without a limit it would finish at once. A whole cpu, so that
+    // reclaim near the limit is not throttled by a small quota.
+    let mut hog = docker_task(
+        &guard.agent_id,
+        "hog",
+        "exec awk 'BEGIN { s = \"x\"; while (length(s) < 200000000) s = s s }'",
+        16.0,
+        None,
+        json!({}),
     );
-    let failed = wait_state(&fake, "hog", TaskState::TaskFailed).await;
+    hog.resources[0] =
+        serde_json::from_value(json!({"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}}))
+            .unwrap();
+    run(&fake, hog);
+    let start = Instant::now();
+    let failed = loop {
+        let terminal = fake
+            .updates()
+            .into_iter()
+            .find(|s| s.task_id.value == "hog" && s.state.is_terminal());
+        if let Some(s) = terminal {
+            break s;
+        }
+        if start.elapsed() > WAIT {
+            let names: Vec<String> = containers_of(&guard.agent_id)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            let mut args = vec![
+                "inspect",
+                "--format",
+                "{{.State}} memory={{.HostConfig.Memory}} swap={{.HostConfig.MemorySwap}}",
+            ];
+            args.extend(names.iter().map(String::as_str));
+            panic!(
+                "the hog did not end; updates: {:?}; containers: {:?}; docker info: {:?}",
+                fake.updates()
+                    .iter()
+                    .map(|u| (u.state, u.message.clone()))
+                    .collect::<Vec<_>>(),
+                docker_cli(&args),
+                docker_cli(&["info", "--format", "{{.CgroupVersion}} {{.Warnings}}"]),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(failed.state, TaskState::TaskFailed, "{failed:?}");
     assert_eq!(
         failed.reason.as_deref(),
         Some("REASON_CONTAINER_LIMITATION_MEMORY"),
