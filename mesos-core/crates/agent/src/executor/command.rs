@@ -251,6 +251,7 @@ impl Executor {
         }
         match self.spawn_task(&task) {
             Ok(pid) => {
+                let launched = Instant::now();
                 self.pid = Some(pid);
                 if let Some(d) = &task.max_completion_time {
                     self.max_completion = Some(Instant::now() + duration_of(d));
@@ -259,7 +260,7 @@ impl Executor {
                     self.session
                         .new_status(&task.task_id, TaskState::TaskRunning, None, None);
                 self.send(running).await;
-                self.start_health_checks(&task);
+                self.start_health_checks(&task, launched);
             }
             Err(e) => {
                 let failed = self.session.new_status(
@@ -287,7 +288,7 @@ impl Executor {
 
     /// Start the task's health checks, if it has any (an invalid one is logged and ignored,
     /// as Mesos' executor does; the master refuses such tasks anyway).
-    fn start_health_checks(&mut self, task: &TaskInfo) {
+    fn start_health_checks(&mut self, task: &TaskInfo, launched: Instant) {
         let check = match task.health_check_spec() {
             Ok(Some(c)) => c,
             Ok(None) => return,
@@ -303,7 +304,7 @@ impl Executor {
         self.health = Some(HealthRun {
             tracker: HealthTracker::new(&check),
             _checker: health::start(check, ctx, self.health_tx.clone()),
-            launched: Instant::now(),
+            launched,
         });
     }
 
