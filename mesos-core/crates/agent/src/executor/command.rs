@@ -6,8 +6,15 @@
 //! (`super::docker`): TASK_STARTING while the image is found or pulled, TASK_RUNNING once
 //! the container runs, `docker stop --time=<grace>` on KILL, and the terminal update after
 //! the container exited and was removed.
+//!
+//! A task with a `health_check` is probed by `super::health` once it runs (command mode
+//! only): health changes go out as `TASK_RUNNING` with `healthy` and
+//! `REASON_TASK_HEALTH_CHECK_STATUS_UPDATED`, and too many consecutive failures kill the
+//! task, whose terminal `TASK_KILLED` then carries `healthy: false` (as Mesos' command
+//! executor does).
 
 use super::docker::{self as dk, DockerEvent};
+use super::health::{self, HealthAction, HealthChecker, HealthTracker, ProbeContext};
 use super::session::{
     classify_exit, duration_of, grace_of, signal_group, spawn_in_own_group, task_environment,
     task_process, Connection, ExecutorEnv, Session, DEFAULT_KILL_GRACE,
@@ -47,6 +54,19 @@ struct Executor {
     exit_tx: mpsc::UnboundedSender<i32>,
     /// Docker mode: the task's container.
     docker: Option<DockerTask>,
+    /// The running health checks of the task, if it has any.
+    health: Option<HealthRun>,
+    health_tx: mpsc::UnboundedSender<Result<(), String>>,
+    /// The task is being killed because its health checks failed.
+    killed_by_health_check: bool,
+}
+
+/// A task's health checks while it runs.
+struct HealthRun {
+    /// Probing; dropping it stops the probes.
+    _checker: HealthChecker,
+    tracker: HealthTracker,
+    launched: Instant,
 }
 
 /// The docker executor's container (docker mode).
@@ -66,6 +86,7 @@ struct DockerTask {
 pub(crate) async fn run(env: ExecutorEnv, docker_mode: bool) -> i32 {
     let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<i32>();
     let (docker_tx, mut docker_rx) = mpsc::unbounded_channel::<DockerEvent>();
+    let (health_tx, mut health_rx) = mpsc::unbounded_channel::<Result<(), String>>();
     let docker = docker_mode.then(|| {
         let container_id = std::env::var(crate::docker::ENV_CONTAINER_ID).unwrap_or_default();
         DockerTask {
@@ -96,6 +117,9 @@ pub(crate) async fn run(env: ExecutorEnv, docker_mode: bool) -> i32 {
         shutdown: false,
         exit_tx,
         docker,
+        health: None,
+        health_tx,
+        killed_by_health_check: false,
     };
     let mut conn = Connection::new();
     loop {
@@ -125,6 +149,7 @@ pub(crate) async fn run(env: ExecutorEnv, docker_mode: bool) -> i32 {
             }
             Some(status) = exit_rx.recv() => ex.on_exit(status).await,
             Some(event) = docker_rx.recv() => ex.on_docker(event).await,
+            Some(result) = health_rx.recv() => ex.on_health(result).await,
             _ = tokio::time::sleep_until(timer) => ex.on_timer().await,
         }
     }
@@ -218,11 +243,15 @@ impl Executor {
             .new_status(&task.task_id, TaskState::TaskStarting, None, None);
         self.send(starting).await;
         if self.docker.is_some() {
+            if task.health_check.is_some() {
+                log("This executor does not run health checks of Docker tasks");
+            }
             self.launch_container(&task).await;
             return;
         }
         match self.spawn_task(&task) {
             Ok(pid) => {
+                let launched = Instant::now();
                 self.pid = Some(pid);
                 if let Some(d) = &task.max_completion_time {
                     self.max_completion = Some(Instant::now() + duration_of(d));
@@ -231,6 +260,7 @@ impl Executor {
                     self.session
                         .new_status(&task.task_id, TaskState::TaskRunning, None, None);
                 self.send(running).await;
+                self.start_health_checks(&task, launched);
             }
             Err(e) => {
                 let failed = self.session.new_status(
@@ -254,6 +284,67 @@ impl Executor {
         c.envs(self.task_env(task))
             .current_dir(&self.session.env.sandbox);
         spawn_in_own_group(c, self.exit_tx.clone(), |status| status)
+    }
+
+    /// Start the task's health checks, if it has any (an invalid one is logged and ignored,
+    /// as Mesos' executor does; the master refuses such tasks anyway).
+    fn start_health_checks(&mut self, task: &TaskInfo, launched: Instant) {
+        let check = match task.health_check_spec() {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                log(&format!("Not running the task's invalid health check: {e}"));
+                return;
+            }
+        };
+        let ctx = ProbeContext {
+            sandbox: self.session.env.sandbox.clone(),
+            env: self.task_env(task),
+        };
+        self.health = Some(HealthRun {
+            tracker: HealthTracker::new(&check),
+            _checker: health::start(check, ctx, self.health_tx.clone()),
+            launched,
+        });
+    }
+
+    /// A health probe result: report a change, kill the task when it failed too often.
+    async fn on_health(&mut self, result: Result<(), String>) {
+        // Nothing is reported once the task is being killed or has ended.
+        if self.killing || self.terminal_uuid.is_some() {
+            self.health = None;
+            return;
+        }
+        let (Some(h), Some(task)) = (&mut self.health, self.task.clone()) else {
+            return;
+        };
+        if let Err(e) = &result {
+            log(&format!("Health check failed: {e}"));
+        }
+        let action = h.tracker.record(h.launched.elapsed(), &result);
+        let failures = h.tracker.consecutive_failures();
+        let healthy = match action {
+            HealthAction::None => return,
+            HealthAction::Report { healthy } => healthy,
+            HealthAction::ReportAndKill => false,
+        };
+        let mut s = self.session.new_status(
+            &task.task_id,
+            TaskState::TaskRunning,
+            None,
+            Some("REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"),
+        );
+        s.healthy = Some(healthy);
+        self.send(s).await;
+        if action == HealthAction::ReportAndKill {
+            log(&format!(
+                "Killing the task after {failures} consecutive failed health checks"
+            ));
+            self.health = None;
+            self.killed_by_health_check = true;
+            let grace = self.task_grace(None);
+            self.kill_with(&task, grace).await;
+        }
     }
 
     fn task_grace(&self, kill: Option<&KillEv>) -> Duration {
@@ -493,10 +584,14 @@ impl Executor {
         }
         self.kill_deadline = None;
         self.max_completion = None;
+        self.health = None;
         let (state, how, reason) = classify_exit(status, self.killing, self.max_completion_hit);
-        let s = self
+        let mut s = self
             .session
             .new_status(&task.task_id, state, Some(how), reason);
+        if self.killed_by_health_check && state == TaskState::TaskKilled {
+            s.healthy = Some(false);
+        }
         self.send(s).await;
     }
 }

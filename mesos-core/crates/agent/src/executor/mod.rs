@@ -12,6 +12,7 @@
 mod command;
 mod default;
 mod docker;
+mod health;
 mod session;
 
 pub use session::ExecutorEnv;

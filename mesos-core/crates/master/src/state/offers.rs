@@ -374,6 +374,8 @@ impl Master {
             }
             (Some(_), None) => {}
         }
+        task.health_check_spec()
+            .map_err(|e| format!("Task's health check is invalid: {e}"))?;
         if let Some(kp) = &task.kill_policy {
             if kp.grace_period.as_ref().is_some_and(|g| g.nanoseconds < 0) {
                 return Err("Task's kill policy must have a non-negative grace period".into());

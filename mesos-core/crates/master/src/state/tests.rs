@@ -294,6 +294,42 @@ fn invalid_tasks_get_task_error_and_bad_offers_task_lost() {
 }
 
 #[test]
+fn tasks_with_an_invalid_health_check_get_task_error() {
+    let mut h = Harness::new(&[]);
+    let offer = h.offers().remove(0);
+    let task = |id: &str, check: serde_json::Value| {
+        json!({
+            "name": id, "task_id": {"value": id}, "agent_id": offer.agent_id,
+            "resources": Resources::parse_flag("cpus:1;mem:1").unwrap().to_wire(None),
+            "command": {"value": "sleep 10"}, "health_check": check
+        })
+    };
+    let op: Operation = serde_json::from_value(json!({"type": "LAUNCH", "launch": {"task_infos": [
+        task("bad", json!({"type": "HTTP", "tcp": {"port": 80}})),
+        task("good", json!({"type": "TCP", "tcp": {"port": 80}, "interval_seconds": 1})),
+    ]}}))
+    .unwrap();
+    let out = h.call(Call::Accept(Accept {
+        offer_ids: vec![offer.id.clone()],
+        operations: vec![op],
+        filters: None,
+    }));
+    let ups = updates(&out);
+    assert_eq!(ups.len(), 1, "{ups:?}");
+    assert_eq!(ups[0].task_id.value, "bad");
+    assert_eq!(ups[0].state, TaskState::TaskError);
+    assert_eq!(ups[0].reason.as_deref(), Some("REASON_TASK_INVALID"));
+    let msg = ups[0].message.as_deref().unwrap();
+    assert!(
+        msg.starts_with("Task's health check is invalid: Expecting 'http'"),
+        "{msg}"
+    );
+    assert!(h.m.frameworks[&h.fid]
+        .tasks
+        .contains_key(&TaskId::new("good")));
+}
+
+#[test]
 fn partition_aware_frameworks_get_task_dropped_for_bad_offers() {
     let mut h = Harness::new(&["PARTITION_AWARE"]);
     let offer = h.offers().remove(0);
