@@ -81,4 +81,11 @@ else
     "$PYTHON" -c 'import pymesos; print("[install-test-deps] pymesos", pymesos.__VERSION__, "OK")'
 fi
 
+if "$PYTHON" -c 'import importlib.metadata as m, sys; sys.exit(0 if m.version("marathon") == "0.13.0" else 1)' >/dev/null 2>&1; then
+    log "marathon 0.13.0 (python client) already installed: skipping"
+else
+    log "pip install marathon==0.13.0 (the python Marathon client the conformance test drives)"
+    "${PIP[@]}" install "${PIP_FLAGS[@]}" marathon==0.13.0
+fi
+
 log "done"

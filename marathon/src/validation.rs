@@ -220,7 +220,12 @@ pub fn validate_constraint(c: &[String], path: &str, errs: &mut Violations) {
                 errs.add(path, "Value specified but not used");
             }
         }
-        "CLUSTER" | "IS" => {}
+        "CLUSTER" => {}
+        "IS" => {
+            if value.is_none() {
+                errs.add(path, "Missing value");
+            }
+        }
         "GROUP_BY" => {
             if let Some(v) = value {
                 if v.parse::<u32>().is_err() {
@@ -237,7 +242,10 @@ pub fn validate_constraint(c: &[String], path: &str, errs: &mut Violations) {
         },
         "LIKE" | "UNLIKE" => match value {
             None => errs.add(path, "A regular expression value must be provided"),
-            Some(v) if !plausible_regex(v) => errs.add(path, "Invalid regular expression"),
+            // What placement will compile must compile here, or the app could never launch.
+            Some(v) if !plausible_regex(v) || crate::constraints::Constraint::parse(c).is_err() => {
+                errs.add(path, "Invalid regular expression")
+            }
             Some(_) => {}
         },
         other => errs.add(path, format!("unknown constraint operator {other}")),

@@ -63,7 +63,7 @@ async fn through_the_stack(n: usize, image: &str) -> Duration {
     let script = launcher.join("mesos-executor");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\nexec env MESOS_RS_EXECUTOR_MODE=\"${{MESOS_RS_EXECUTOR_MODE:-command}}\" '{}' \"$@\"\n", env!("CARGO_BIN_EXE_mesos-local")),
+        format!("#!/bin/sh\nexec env MESOS_RS_EXECUTOR_MODE=\"${{MESOS_RS_EXECUTOR_MODE:-command}}\" '{}' \"$@\"\n", env!("CARGO_BIN_EXE_mesos-cluster")),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -27,6 +27,8 @@ pub struct LocalClusterConfig {
     pub master_flags: Option<MasterFlags>,
     /// `--containerizers` for every agent (None: `mesos`).
     pub containerizers: Option<String>,
+    /// `--hostname` of agent i (missing entries: the default).
+    pub agent_hostnames: Vec<String>,
 }
 
 impl LocalClusterConfig {
@@ -43,6 +45,7 @@ impl LocalClusterConfig {
             launcher_dir: None,
             master_flags: None,
             containerizers: None,
+            agent_hostnames: Vec::new(),
         }
     }
 }
@@ -119,6 +122,9 @@ impl LocalCluster {
         }
         if let Some(k) = &c.containerizers {
             f.containerizers = k.clone();
+        }
+        if let Some(h) = c.agent_hostnames.get(i) {
+            f.hostname = Some(h.clone());
         }
         f
     }

@@ -18,3 +18,9 @@ pub mod logging;
 
 pub use mesos_election as election;
 pub use mesos_proto as proto;
+
+/// For binaries that embed agents (`mesos-local`): agents start executors by running
+/// the same binary again in executor mode, which `main` must check first.
+pub mod executor {
+    pub use mesos_agent::executor::{executor_mode_requested, run_command_executor};
+}

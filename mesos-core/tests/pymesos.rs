@@ -1,5 +1,5 @@
 //! Conformance: the unmodified third-party Python client `pymesos` 0.3.15 (from PyPI)
-//! drives our master and agent, run as the real `mesos-local` binary.
+//! drives our master and agent, run as the real `mesos-cluster` binary.
 //!
 //! * `pymesos_command_tasks`: `tests/compat/pymesos/command_scheduler.py` launches command
 //!   tasks (echo → FINISHED, `exit 3` → FAILED, `sleep 60` killed → KILLED), declines
@@ -138,15 +138,15 @@ fn detach_and_tie_to_parent(cmd: &mut Command) {
     }
 }
 
-/// `--<name>` in the spelling `mesos-local --help` shows: Mesos spells its flags with
+/// `--<name>` in the spelling `mesos-cluster --help` shows: Mesos spells its flags with
 /// underscores (`--work_dir`), clap's default is dashes (`--work-dir`).
 fn flag(name: &str) -> String {
     static HELP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let help = HELP.get_or_init(|| {
-        let out = Command::new(env!("CARGO_BIN_EXE_mesos-local"))
+        let out = Command::new(env!("CARGO_BIN_EXE_mesos-cluster"))
             .arg("--help")
             .output()
-            .expect("run mesos-local --help");
+            .expect("run mesos-cluster --help");
         String::from_utf8_lossy(&out.stdout).into_owned()
     });
     let underscore = format!("--{name}");
@@ -197,7 +197,7 @@ fn get_json(
     })
 }
 
-/// A `mesos-local` child process (one master, one agent) that is stopped on drop.
+/// A `mesos-cluster` child process (one master, one agent) that is stopped on drop.
 struct Cluster {
     child: Option<Child>,
     master: String,
@@ -212,7 +212,7 @@ struct Cluster {
 impl Cluster {
     fn start() -> Cluster {
         let mut last_err = String::new();
-        // Ports found free may be taken by the time mesos-local binds them: retry.
+        // Ports found free may be taken by the time mesos-cluster binds them: retry.
         for attempt in 1..=3 {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -228,7 +228,7 @@ impl Cluster {
                 .tempdir()
                 .expect("temp dir");
             let (mport, aport) = (free_port(), free_port());
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesos-local"));
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesos-cluster"));
             cmd.arg("--ip")
                 .arg("127.0.0.1")
                 .arg("--port")
@@ -255,7 +255,7 @@ impl Cluster {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             detach_and_tie_to_parent(&mut cmd);
-            let mut child = cmd.spawn().expect("spawn mesos-local");
+            let mut child = cmd.spawn().expect("spawn mesos-cluster");
             let (stdout, stderr, _) = capture(&mut child);
             let mut cluster = Cluster {
                 child: Some(child),
@@ -282,7 +282,7 @@ impl Cluster {
                         .is_some();
                     if !exited {
                         // It runs but no agent became active: not a port clash, so no retry.
-                        panic!("mesos-local did not come up with one active agent: {last_err}");
+                        panic!("mesos-cluster did not come up with one active agent: {last_err}");
                     }
                     eprintln!("{last_err}");
                     cluster.dump_logs();
@@ -290,7 +290,7 @@ impl Cluster {
                 }
             }
         }
-        panic!("mesos-local did not start after 3 attempts: {last_err}");
+        panic!("mesos-cluster did not start after 3 attempts: {last_err}");
     }
 
     /// Polls `/master/state` until exactly one agent is registered and active.
@@ -305,7 +305,7 @@ impl Cluster {
                 .try_wait()
                 .map_err(|e| e.to_string())?
             {
-                return Err(format!("mesos-local exited early with {st}"));
+                return Err(format!("mesos-cluster exited early with {st}"));
             }
             match self.state() {
                 Ok(state) => {
@@ -351,11 +351,11 @@ impl Cluster {
             v[skip..].join("\n")
         };
         eprintln!(
-            "----- mesos-local stdout (last 200 lines) -----\n{}",
+            "----- mesos-cluster stdout (last 200 lines) -----\n{}",
             tail(&self.stdout)
         );
         eprintln!(
-            "----- mesos-local stderr (last 200 lines) -----\n{}",
+            "----- mesos-cluster stderr (last 200 lines) -----\n{}",
             tail(&self.stderr)
         );
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// A launcher dir whose `mesos-executor` runs the `mesos-local` binary in command
+/// A launcher dir whose `mesos-executor` runs the `mesos-cluster` binary in command
 /// executor mode (what the agent itself does when no `mesos-executor` is installed).
 pub fn launcher_dir(root: &std::path::Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -24,7 +24,7 @@ pub fn launcher_dir(root: &std::path::Path) -> PathBuf {
     let script = dir.join("mesos-executor");
     let body = format!(
         "#!/bin/sh\nMESOS_RS_EXECUTOR_MODE=command exec '{}' \"$@\"\n",
-        env!("CARGO_BIN_EXE_mesos-local")
+        env!("CARGO_BIN_EXE_mesos-cluster")
     );
     std::fs::write(&script, body).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();

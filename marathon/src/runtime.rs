@@ -1,0 +1,303 @@
+//! The imperative shell around the core: one actor task owns the [`Marathon`] state
+//! machine and the store; it feeds it scheduler events, health results, API
+//! commands and ticks, and carries out what comes back (store writes first, then
+//! calls to the master, events, health checks).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mesos_core::client::SchedulerClient;
+use mesos_core::proto::ids::FrameworkId;
+use mesos_core::proto::scheduler::{Call, Event};
+use mesos_core::proto::v1::FrameworkInfo;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::core::{ApiError, Marathon, Output};
+use crate::events::EventBus;
+use crate::health::{self, HealthResult, Target};
+use crate::store::Store;
+
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Called once the job's store writes are done (or failed).
+type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&mut Marathon, f64, &mut Vec<Output>) -> Finish + Send>;
+
+enum Msg {
+    Job(Job),
+    Subscribed {
+        framework_id: String,
+        master: String,
+    },
+    Event(Box<Event>),
+    Disconnected,
+}
+
+/// How the HTTP layer reaches the core.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Msg>,
+    pub bus: EventBus,
+}
+
+impl Handle {
+    /// Run `f` on the core; its outputs are carried out (store writes included)
+    /// before the result comes back. 503 if the store refused the writes.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Marathon, f64, &mut Vec<Output>) -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let (tx, rx) = oneshot::channel::<Result<R, ApiError>>();
+        let job: Job = Box::new(move |m, now, out| {
+            let r = f(m, now, out);
+            Box::new(move |stored: Result<(), String>| {
+                let _ =
+                    tx.send(stored.map(|()| r).map_err(|e| {
+                        ApiError::new(503, format!("Could not persist the change: {e}"))
+                    }));
+            })
+        });
+        self.tx
+            .send(Msg::Job(job))
+            .map_err(|_| ApiError::new(503, "Marathon is shutting down"))?;
+        rx.await
+            .map_err(|_| ApiError::new(503, "Could not persist the change"))?
+    }
+
+    /// Read-only access (no outputs expected).
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Marathon, f64) -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        self.run(move |m, now, _| f(m, now)).await
+    }
+}
+
+/// What the connection task needs to know about the framework.
+#[derive(Clone)]
+pub struct FrameworkSettings {
+    pub master: String,
+    pub info: FrameworkInfo,
+}
+
+/// Start the actor and the connection to the master. Returns the handle and the
+/// actor's join handle.
+pub fn start(
+    core: Marathon,
+    store: Box<dyn Store>,
+    bus: EventBus,
+    settings: FrameworkSettings,
+) -> (Handle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let framework_id = Arc::new(Mutex::new(core.framework_id().map(str::to_string)));
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel::<Call>();
+    let client: Arc<Mutex<Option<SchedulerClient>>> = Arc::new(Mutex::new(None));
+    let (resubscribe_tx, resubscribe_rx) = mpsc::unbounded_channel::<()>();
+    tokio::spawn(send_calls(calls_rx, client.clone()));
+    tokio::spawn(connect(
+        settings,
+        framework_id.clone(),
+        client,
+        tx.clone(),
+        resubscribe_rx,
+    ));
+    let actor = Actor {
+        core,
+        store,
+        bus: bus.clone(),
+        calls: calls_tx,
+        checks: HashMap::new(),
+        framework_id,
+        resubscribe: resubscribe_tx,
+    };
+    let join = tokio::spawn(actor.run(rx));
+    (Handle { tx, bus }, join)
+}
+
+struct Actor {
+    core: Marathon,
+    store: Box<dyn Store>,
+    bus: EventBus,
+    calls: mpsc::UnboundedSender<Call>,
+    checks: HashMap<String, health::Checks>,
+    framework_id: Arc<Mutex<Option<String>>>,
+    resubscribe: mpsc::UnboundedSender<()>,
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let (health_tx, mut health_rx) = mpsc::unbounded_channel::<HealthResult>();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let outputs = tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    match msg {
+                        Msg::Job(job) => {
+                            let mut out = Vec::new();
+                            let finish = job(&mut self.core, now(), &mut out);
+                            // Persist before acknowledging.
+                            let stored = self.apply(out, &health_tx);
+                            finish(stored);
+                            continue;
+                        }
+                        Msg::Subscribed { framework_id, master } => {
+                            self.core.subscribed(now(), &framework_id, &master)
+                        }
+                        Msg::Event(ev) => self.core.event(now(), *ev),
+                        Msg::Disconnected => self.core.disconnected(now()),
+                    }
+                }
+                Some(h) = health_rx.recv() => {
+                    self.core.health_result(now(), &h.task_id, h.check_index, h.result)
+                }
+                _ = tick.tick() => self.core.tick(now()),
+            };
+            let _ = self.apply(outputs, &health_tx);
+        }
+    }
+
+    fn apply(
+        &mut self,
+        outputs: Vec<Output>,
+        health_tx: &mpsc::UnboundedSender<HealthResult>,
+    ) -> Result<(), String> {
+        *self.framework_id.lock().expect("lock") = self.core.framework_id().map(str::to_string);
+        // Store writes go first (one batch), so nothing is announced that is not kept.
+        let ops: Vec<_> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Store(ops) => Some(ops.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let mut stored = Ok(());
+        if !ops.is_empty() {
+            if let Err(e) = self.store.batch(&ops) {
+                tracing::error!("store write failed: {e}");
+                stored = Err(e);
+            }
+        }
+        for o in outputs {
+            match o {
+                Output::Store(_) => {}
+                Output::Call(c) => {
+                    let _ = self.calls.send(*c);
+                }
+                Output::Event(e) => self.bus.publish(e),
+                Output::StartHealth {
+                    task_id,
+                    host,
+                    ports,
+                    checks,
+                } => {
+                    let h = health::start(
+                        Target {
+                            task_id: task_id.clone(),
+                            host,
+                            ports,
+                        },
+                        &checks,
+                        health_tx.clone(),
+                    );
+                    self.checks.insert(task_id, h);
+                }
+                Output::StopHealth { task_id } => {
+                    self.checks.remove(&task_id);
+                }
+                Output::Resubscribe => {
+                    let _ = self.resubscribe.send(());
+                }
+            }
+        }
+        stored
+    }
+}
+
+/// Sends calls in order over the current subscription; calls made while
+/// disconnected are dropped (the core reconciles when it subscribes again).
+async fn send_calls(
+    mut rx: mpsc::UnboundedReceiver<Call>,
+    client: Arc<Mutex<Option<SchedulerClient>>>,
+) {
+    while let Some(call) = rx.recv().await {
+        let c = client.lock().expect("lock").clone();
+        let Some(c) = c else { continue };
+        if let Err(e) = c.call(call).await {
+            tracing::warn!("scheduler call failed: {e}");
+        }
+    }
+}
+
+/// Subscribe (again and again), forwarding events to the actor.
+async fn connect(
+    settings: FrameworkSettings,
+    framework_id: Arc<Mutex<Option<String>>>,
+    client: Arc<Mutex<Option<SchedulerClient>>>,
+    tx: mpsc::UnboundedSender<Msg>,
+    mut resubscribe: mpsc::UnboundedReceiver<()>,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let mut info = settings.info.clone();
+        info.id = framework_id
+            .lock()
+            .expect("lock")
+            .clone()
+            .map(FrameworkId::new);
+        match SchedulerClient::subscribe(&settings.master, info).await {
+            Ok((c, mut events)) => {
+                delay = Duration::from_millis(200);
+                let fid = c.framework_id().value.clone();
+                *client.lock().expect("lock") = Some(c);
+                if tx
+                    .send(Msg::Subscribed {
+                        framework_id: fid,
+                        master: settings.master.clone(),
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                loop {
+                    tokio::select! {
+                        ev = events.next() => match ev {
+                            Some(Event::Subscribed(_)) => {}
+                            Some(ev) => {
+                                if tx.send(Msg::Event(Box::new(ev))).is_err() {
+                                    return;
+                                }
+                            }
+                            None => break,
+                        },
+                        r = resubscribe.recv() => {
+                            if r.is_none() { return; }
+                            break;
+                        }
+                    }
+                }
+                *client.lock().expect("lock") = None;
+                if tx.send(Msg::Disconnected).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot subscribe to {}: {e}", settings.master);
+                if let mesos_core::client::ClientError::Refused(m) = &e {
+                    if m.contains("removed") || m.contains("unknown") {
+                        *framework_id.lock().expect("lock") = None;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,200 @@
+//! A local cluster (master + agents, in-process) with a Marathon in front of it, and a
+//! small HTTP client for Marathon's API.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use marathon::core::Config;
+use marathon::server::{start, Server, ServerConfig};
+use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
+use serde_json::Value;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub struct Env {
+    pub cluster: LocalCluster,
+    pub marathon: Option<Server>,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+/// The test binary's directory holds no executor; agents re-run this launcher script,
+/// which execs the `marathon` binary (it serves as executor like every suite binary).
+fn launcher_dir(dir: &std::path::Path) -> PathBuf {
+    let l = dir.join("launcher");
+    std::fs::create_dir_all(&l).unwrap();
+    let exe = env!("CARGO_BIN_EXE_marathon");
+    let script = l.join("mesos-executor");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec env MESOS_RS_EXECUTOR_MODE=\"${{MESOS_RS_EXECUTOR_MODE:-command}}\" '{exe}' \"$@\"\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    l
+}
+
+impl Env {
+    /// `hostnames`: one agent per entry, with that `--hostname`.
+    pub async fn start(hostnames: &[&str]) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = LocalClusterConfig::new(dir.path().join("cluster"));
+        cfg.num_agents = hostnames.len();
+        cfg.agent_hostnames = hostnames.iter().map(|h| h.to_string()).collect();
+        cfg.agent_resources = Some("cpus:4;mem:4096;disk:1000;ports:[31000-31999]".into());
+        cfg.launcher_dir = Some(launcher_dir(dir.path()));
+        cfg.containerizers = Some("mesos".into());
+        let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
+        let mut env = Env {
+            cluster,
+            marathon: None,
+            dir,
+            http: reqwest::Client::new(),
+            base: String::new(),
+        };
+        env.start_marathon().await;
+        env
+    }
+
+    pub async fn start_marathon(&mut self) {
+        let server = start(ServerConfig {
+            core: Config {
+                master: self.cluster.master_addr().to_string(),
+                hostname: "127.0.0.1".into(),
+                decline_offer_duration: 1.0,
+                ..Config::default()
+            },
+            listen: "127.0.0.1:0".parse().unwrap(),
+            work_dir: self.dir.path().join("marathon"),
+        })
+        .await
+        .expect("marathon starts");
+        self.base = format!("http://{}", server.addr());
+        self.marathon = Some(server);
+    }
+
+    pub fn stop_marathon(&mut self) {
+        if let Some(m) = self.marathon.take() {
+            m.stop();
+        }
+    }
+
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = self.http.request(m, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            r = r
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.expect("marathon answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v, headers)
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (s, v, _) = self.req("GET", path, None).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+
+    /// Running tasks of an app.
+    pub async fn running(&self, app: &str) -> Vec<Value> {
+        let v = self.get(&format!("/v2/apps/{app}/tasks")).await;
+        v["tasks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t["state"] == "TASK_RUNNING")
+            .collect()
+    }
+
+    /// Wait until the app has no deployment and exactly `n` running tasks.
+    pub async fn wait_deployed(&self, app: &str, n: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let a = self.get(&format!("/v2/apps/{app}")).await;
+            let tasks = self.running(app).await;
+            if a["app"]["deployments"]
+                .as_array()
+                .is_some_and(|d| d.is_empty())
+                && tasks.len() == n
+            {
+                return tasks;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "{app} did not reach {n} running tasks: {a}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Task states the master reports for this Marathon's framework.
+    pub async fn master_tasks(&self) -> Vec<Value> {
+        let url = format!("http://{}/master/state", self.cluster.master_addr());
+        let text = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["name"] == "marathon")
+            .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop_marathon();
+        self.cluster.shutdown(true).await;
+    }
+}
+
+pub async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn ids(tasks: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = tasks
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
