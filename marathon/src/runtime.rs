@@ -87,20 +87,20 @@ pub struct FrameworkSettings {
 }
 
 /// Start the actor and the connection to the master. Returns the handle and the
-/// actor's join handle.
+/// tasks to abort to stop it all (the actor, the subscription, the call sender).
 pub fn start(
     core: Marathon,
     store: Box<dyn Store>,
     bus: EventBus,
     settings: FrameworkSettings,
-) -> (Handle, tokio::task::JoinHandle<()>) {
+) -> (Handle, Vec<tokio::task::JoinHandle<()>>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let framework_id = Arc::new(Mutex::new(core.framework_id().map(str::to_string)));
     let (calls_tx, calls_rx) = mpsc::unbounded_channel::<Call>();
     let client: Arc<Mutex<Option<SchedulerClient>>> = Arc::new(Mutex::new(None));
     let (resubscribe_tx, resubscribe_rx) = mpsc::unbounded_channel::<()>();
-    tokio::spawn(send_calls(calls_rx, client.clone()));
-    tokio::spawn(connect(
+    let sender = tokio::spawn(send_calls(calls_rx, client.clone()));
+    let connection = tokio::spawn(connect(
         settings,
         framework_id.clone(),
         client,
@@ -117,7 +117,7 @@ pub fn start(
         resubscribe: resubscribe_tx,
     };
     let join = tokio::spawn(actor.run(rx));
-    (Handle { tx, bus }, join)
+    (Handle { tx, bus }, vec![join, connection, sender])
 }
 
 struct Actor {

@@ -79,17 +79,16 @@ fn main() {
                 return 2;
             }
         };
-        let marathon = match marathon::server::start(marathon::server::ServerConfig {
-            core: marathon::core::Config {
+        let marathon_config = marathon::server::ServerConfig::new(
+            marathon::core::Config {
                 master: m.to_string(),
                 hostname: flags.ip.clone(),
                 ..marathon::core::Config::default()
             },
             listen,
-            work_dir: work_dir.join("marathon"),
-        })
-        .await
-        {
+            work_dir.join("marathon"),
+        );
+        let marathon = match marathon::server::start(marathon_config).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("mesos-local: marathon: {e}");
@@ -108,7 +107,7 @@ fn main() {
         println!("Press Ctrl-C to stop.");
         wait_for_signal().await;
         println!("Stopping: Marathon, then tasks, agents and the master.");
-        marathon.stop();
+        marathon.shutdown().await;
         cluster.shutdown(true).await;
         0
     });

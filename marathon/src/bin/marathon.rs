@@ -49,6 +49,9 @@ struct Flags {
     /// Milliseconds declined offers stay filtered.
     #[arg(long, env = "MARATHON_DECLINE_OFFER_DURATION", default_value_t = 5000)]
     decline_offer_duration: u64,
+    /// ZooKeeper session timeout in milliseconds (election and state).
+    #[arg(long, env = "MARATHON_ZK_SESSION_TIMEOUT", default_value_t = 10000)]
+    zk_session_timeout: u64,
     /// Seconds Mesos keeps Marathon's tasks while it is away.
     #[arg(long, env = "MARATHON_FAILOVER_TIMEOUT", default_value_t = 604800)]
     failover_timeout: u64,
@@ -89,13 +92,9 @@ fn main() {
     };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let code = rt.block_on(async move {
-        let server = match start(ServerConfig {
-            core,
-            listen,
-            work_dir: flags.work_dir,
-        })
-        .await
-        {
+        let mut config = ServerConfig::new(core, listen, flags.work_dir);
+        config.zk_session_timeout = std::time::Duration::from_millis(flags.zk_session_timeout);
+        let server = match start(config).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("marathon: {e}");

@@ -28,6 +28,20 @@ fn result<T>(r: Result<T, ApiError>, ok: impl FnOnce(T) -> Response) -> Response
     }
 }
 
+/// `GET /ping`: `pong`, as JSON when the client prefers it.
+pub fn ping(req: &Req) -> Response {
+    let wants_json = req
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/plain"));
+    if wants_json {
+        json_response(200, json!("pong"))
+    } else {
+        ([(header::CONTENT_TYPE, "text/plain")], "pong").into_response()
+    }
+}
+
 pub async fn route(state: &AppState, req: Req) -> Response {
     let h = &state.handle;
     let path = req.path.clone();
@@ -38,18 +52,7 @@ pub async fn route(state: &AppState, req: Req) -> Response {
             .header("Location", "/ui/")
             .body(axum::body::Body::empty())
             .expect("static response"),
-        (Method::GET, "/ping") => {
-            let wants_json = req
-                .headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|a| a.contains("application/json") && !a.contains("text/plain"));
-            if wants_json {
-                json_response(200, json!("pong"))
-            } else {
-                ([(header::CONTENT_TYPE, "text/plain")], "pong").into_response()
-            }
-        }
+        (Method::GET, "/ping") => ping(&req),
         (Method::GET, "/metrics") => {
             let r = h
                 .read(|m, _| {
@@ -71,7 +74,10 @@ pub async fn route(state: &AppState, req: Req) -> Response {
             result(r, |v| json_response(200, v))
         }
         (Method::GET, "/v2/info") => info(state).await,
-        (Method::GET, "/v2/leader") => json_response(200, json!({"leader": state.advertised})),
+        (Method::GET, "/v2/leader") => match state.leadership.leader() {
+            Some(l) => json_response(200, json!({ "leader": l })),
+            None => json_response(404, json!({"message": "There is no leader"})),
+        },
         (Method::DELETE, "/v2/leader") => {
             // A single Marathon stays leader: abdicating would leave no one to lead.
             if state.cfg.zk.is_none() {
@@ -80,6 +86,7 @@ pub async fn route(state: &AppState, req: Req) -> Response {
                     json!({"message": "This Marathon runs without ZooKeeper; there is no other instance to hand leadership to"}),
                 )
             } else {
+                state.leadership.abdicate();
                 json_response(200, json!({"message": "Leadership abdicated"}))
             }
         }

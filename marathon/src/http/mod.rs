@@ -3,6 +3,7 @@
 
 mod apps;
 mod misc;
+mod proxy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,20 +16,46 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::core::{ApiError, Config};
+use crate::events::EventBus;
 use crate::runtime::Handle;
+use crate::server::Leadership;
 
-/// Everything a request handler can reach.
+/// What the router holds: who leads, and how to reach it.
+#[derive(Clone)]
+pub struct RouterState {
+    leadership: Arc<Leadership>,
+    cfg: Arc<Config>,
+    bus: EventBus,
+    proxy: reqwest::Client,
+}
+
+impl RouterState {
+    pub fn new(leadership: Arc<Leadership>, cfg: Arc<Config>, bus: EventBus) -> Self {
+        RouterState {
+            leadership,
+            cfg,
+            bus,
+            proxy: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+        }
+    }
+}
+
+/// Everything a request handler on the leader can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub handle: Handle,
     pub cfg: Arc<Config>,
     /// `host:port` this server is reachable at (what `/v2/leader` reports).
     pub advertised: String,
+    pub leadership: Arc<Leadership>,
 }
 
-/// The router, with double slashes collapsed before routing.
+/// The router (paths are normalised by [`dispatch`]: double slashes collapse).
 pub fn service(
-    state: AppState,
+    state: RouterState,
 ) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
     let router = Router::new().fallback(dispatch).with_state(state);
     router.into_make_service_with_connect_info::<SocketAddr>()
@@ -131,6 +158,8 @@ pub fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
 /// One request, already split: what the endpoint modules get.
 pub struct Req {
     pub method: Method,
+    /// The query string as received (for proxying).
+    pub raw_query: Option<String>,
     /// The path with repeated slashes collapsed, without a trailing slash.
     pub path: String,
     pub query: Query,
@@ -152,7 +181,7 @@ fn normalize_path(uri: &Uri) -> String {
 }
 
 async fn dispatch(
-    State(state): State<AppState>,
+    State(shared): State<RouterState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
@@ -162,12 +191,42 @@ async fn dispatch(
         Err(_) => return json_response(413, json!({"message": "Request body too large"})),
     };
     let req = Req {
+        raw_query: parts.uri.query().map(str::to_string),
         path: normalize_path(&parts.uri),
         query: Query::parse(parts.uri.query()),
         method: parts.method,
         headers: parts.headers,
         body,
         remote,
+    };
+    let advertised = shared.leadership.advertised.clone();
+    let Some(handle) = shared.leadership.handle() else {
+        // Not leading: answer /ping here, send the event stream to the leader, and
+        // proxy everything else (spec A1).
+        if req.path == "/ping" {
+            return misc::ping(&req);
+        }
+        return match shared.leadership.leader() {
+            Some(leader) if leader != advertised => {
+                if req.path == "/v2/events" {
+                    proxy::redirect(&leader, &req)
+                } else {
+                    proxy::forward(&shared.proxy, &leader, &advertised, req).await
+                }
+            }
+            Some(_) => json_response(503, json!({"message": "Leader is starting; try again"})),
+            None => json_response(
+                502,
+                json!({"message": "Could not determine the current leader"}),
+            ),
+        };
+    };
+    let _ = &shared.bus;
+    let state = AppState {
+        handle,
+        cfg: shared.cfg.clone(),
+        advertised,
+        leadership: shared.leadership.clone(),
     };
     let mut resp = if req.path == "/v2/apps" || req.path.starts_with("/v2/apps/") {
         apps::apps(&state, req).await

@@ -61,16 +61,16 @@ impl Env {
     }
 
     pub async fn start_marathon(&mut self) {
-        let server = start(ServerConfig {
-            core: Config {
+        let server = start(ServerConfig::new(
+            Config {
                 master: self.cluster.master_addr().to_string(),
                 hostname: "127.0.0.1".into(),
                 decline_offer_duration: 1.0,
                 ..Config::default()
             },
-            listen: "127.0.0.1:0".parse().unwrap(),
-            work_dir: self.dir.path().join("marathon"),
-        })
+            "127.0.0.1:0".parse().unwrap(),
+            self.dir.path().join("marathon"),
+        ))
         .await
         .expect("marathon starts");
         self.base = format!("http://{}", server.addr());
