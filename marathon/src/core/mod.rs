@@ -626,3 +626,5 @@ fn condition_name(s: TaskState) -> &'static str {
 pub(crate) fn under(group: &str, id: &str) -> bool {
     group == "/" || id == group || id.starts_with(&format!("{group}/"))
 }
+#[cfg(test)]
+mod tests;
