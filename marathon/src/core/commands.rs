@@ -311,10 +311,11 @@ impl Marathon {
         out.push(Output::Store(ops));
         self.apps = target;
         self.deployments.push(d);
-        out.push(Output::Event(json!({
-            "eventType": "group_change_success", "timestamp": iso8601(now),
-            "groupId": "/", "version": version,
-        })));
+        out.push(Output::Event(crate::events::group_change_success(
+            &iso8601(now),
+            "/",
+            &version,
+        )));
         self.step(now, out);
         Ok(DeploymentResult {
             version,
@@ -372,10 +373,12 @@ impl Marathon {
         // The request comes before what it caused.
         out.insert(
             0,
-            Output::Event(json!({
-                "eventType": "api_post_event", "timestamp": iso8601(now),
-                "clientIp": "", "uri": "/v2/apps", "appDefinition": app,
-            })),
+            Output::Event(crate::events::api_post_event(
+                &iso8601(now),
+                "",
+                "/v2/apps",
+                serde_json::to_value(&app).unwrap_or_default(),
+            )),
         );
         let info = self.app_info(now, &app.id, &super::view::Embed::for_app_get());
         Ok(Created {

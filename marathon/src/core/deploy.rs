@@ -9,8 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
 use super::{Marathon, Output};
 use crate::app::{AppDefinition, KillSelection};
 use crate::health::iso8601;
@@ -275,10 +273,10 @@ impl Marathon {
             out.push(Output::Event(ev));
             for app in &d.affected {
                 if !self.apps.contains_key(app) {
-                    out.push(Output::Event(json!({
-                        "eventType": "app_terminated_event", "timestamp": iso8601(now),
-                        "appId": app,
-                    })));
+                    out.push(Output::Event(crate::events::app_terminated_event(
+                        &iso8601(now),
+                        app,
+                    )));
                 }
             }
             out.push(Output::Store(vec![StoreOp::Delete(format!(

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 
 use crate::app::{AppDefinition, HealthCheck};
 use crate::backoff::Backoff;
+use crate::events;
 use crate::health::{iso8601, CheckState, Verdict};
 use crate::store::StoreOp;
 
@@ -230,10 +231,9 @@ impl Marathon {
         self.suppressed = false;
         let ts = iso8601(now);
         out.push(Output::Event(if first {
-            json!({"eventType": "scheduler_registered_event", "timestamp": ts,
-                   "frameworkId": framework_id, "master": master})
+            events::scheduler_registered_event(&ts, framework_id, master)
         } else {
-            json!({"eventType": "scheduler_reregistered_event", "timestamp": ts, "master": master})
+            events::scheduler_reregistered_event(&ts, master)
         }));
         out.extend(self.reconcile_all(now));
         self.step(now, &mut out);
@@ -243,9 +243,9 @@ impl Marathon {
     /// The subscription ended (stream closed, master gone).
     pub fn disconnected(&mut self, now: f64) -> Vec<Output> {
         self.connection = Connection::Disconnected;
-        vec![Output::Event(json!({
-            "eventType": "scheduler_disconnected_event", "timestamp": iso8601(now)
-        }))]
+        vec![Output::Event(events::scheduler_disconnected_event(
+            &iso8601(now),
+        ))]
     }
 
     fn reconcile_all(&mut self, now: f64) -> Vec<Output> {
@@ -343,37 +343,49 @@ impl Marathon {
             inst.instance_id().to_string(),
         );
         if failed {
-            out.push(Output::Event(json!({
-                "eventType": "failed_health_check_event", "timestamp": ts,
-                "appId": app_id, "instanceId": instance_id, "taskId": task_id,
-                "healthCheck": check,
-            })));
+            out.push(Output::Event(events::failed_health_check_event(
+                &ts,
+                &app_id,
+                &instance_id,
+                serde_json::to_value(&check).unwrap_or_default(),
+            )));
         }
         match verdict {
             Verdict::Unchanged => {}
             Verdict::Changed => {
                 let alive = inst.health[check_index].alive;
-                out.push(Output::Event(json!({
-                    "eventType": "health_status_changed_event", "timestamp": ts,
-                    "appId": app_id, "instanceId": instance_id, "taskId": task_id,
-                    "version": version, "alive": alive,
-                })));
-                out.push(Output::Event(json!({
-                    "eventType": "instance_health_changed_event", "timestamp": ts,
-                    "instanceId": instance_id, "runSpecId": app_id,
-                    "runSpecVersion": version, "healthy": alive,
-                })));
+                out.push(Output::Event(events::health_status_changed_event(
+                    &ts,
+                    &app_id,
+                    &instance_id,
+                    &version,
+                    alive,
+                )));
+                out.push(Output::Event(events::instance_health_changed_event(
+                    &ts,
+                    &instance_id,
+                    &app_id,
+                    &version,
+                    Some(alive),
+                )));
             }
             Verdict::Kill => {
                 let host = inst.host.clone();
                 let agent = inst.agent_id.clone();
-                out.push(Output::Event(json!({
-                    "eventType": "unhealthy_instance_kill_event", "timestamp": ts,
-                    "appId": app_id, "taskId": task_id, "instanceId": instance_id,
-                    "version": version, "reason": format!("{} consecutive health check failures",
-                        check.max_consecutive_failures),
-                    "host": host, "slaveId": agent,
-                })));
+                let reason = format!(
+                    "{} consecutive health check failures",
+                    check.max_consecutive_failures
+                );
+                out.push(Output::Event(events::unhealthy_instance_kill_event(
+                    &ts,
+                    &app_id,
+                    task_id,
+                    &instance_id,
+                    &version,
+                    &reason,
+                    &host,
+                    &agent,
+                )));
                 self.kill_instance(now, task_id, &mut out);
             }
         }
@@ -447,21 +459,29 @@ impl Marathon {
             }
         }
         let inst = inst.clone();
-        out.push(Output::Event(json!({
-            "eventType": "status_update_event", "timestamp": ts,
-            "slaveId": inst.agent_id, "taskId": task_id,
-            "taskStatus": state_name(status.state),
-            "message": status.message.clone().unwrap_or_default(),
-            "appId": inst.app_id, "host": inst.host,
-            "ipAddresses": [], "ports": inst.ports, "version": inst.version,
-        })));
+        let ports: Vec<u32> = inst.ports.iter().map(|p| u32::from(*p)).collect();
+        out.push(Output::Event(events::status_update_event(
+            &ts,
+            &inst.agent_id,
+            &task_id,
+            state_name(status.state),
+            status.message.as_deref().unwrap_or_default(),
+            &inst.app_id,
+            &inst.host,
+            &[],
+            &ports,
+            &inst.version,
+        )));
         if old_state != status.state {
-            out.push(Output::Event(json!({
-                "eventType": "instance_changed_event", "timestamp": ts,
-                "instanceId": inst.instance_id(), "condition": condition_name(status.state),
-                "runSpecId": inst.app_id, "agentId": inst.agent_id, "host": inst.host,
-                "runSpecVersion": inst.version,
-            })));
+            out.push(Output::Event(events::instance_changed_event(
+                &ts,
+                inst.instance_id(),
+                condition_name(status.state),
+                &inst.app_id,
+                &inst.agent_id,
+                &inst.host,
+                &inst.version,
+            )));
         }
         if status.state.is_terminal() {
             self.instances.remove(&task_id);
