@@ -280,6 +280,15 @@ async fn restarted_marathon_adopts_its_running_tasks() {
     let before = ids(&env.wait_deployed("keep", 2).await);
     let info = env.get("/v2/info").await;
     let framework_id = info["frameworkId"].as_str().unwrap().to_string();
+    // A deployment that cannot finish (no agent is big enough) survives the restart.
+    let mut big = sleeper("big", 1);
+    big["cpus"] = json!(100);
+    let (s, _, headers) = env.req("POST", "/v2/apps", Some(big)).await;
+    assert_eq!(s, 201);
+    let pending = headers["Marathon-Deployment-Id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     env.stop_marathon();
     tokio::time::sleep(Duration::from_millis(500)).await;
     env.start_marathon().await;
@@ -293,6 +302,15 @@ async fn restarted_marathon_adopts_its_running_tasks() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = ids(&env.wait_deployed("keep", 2).await);
     assert_eq!(before, after);
+    let deployments = env.get("/v2/deployments").await;
+    assert_eq!(deployments.as_array().unwrap().len(), 1, "{deployments}");
+    assert_eq!(deployments[0]["id"], pending.as_str());
+    assert_eq!(
+        deployments[0]["currentActions"][0]["action"],
+        "ScaleApplication"
+    );
+    let q = env.get("/v2/queue").await;
+    assert_eq!(q["queue"][0]["app"]["id"], "/big", "{q}");
     let running: Vec<Value> = env
         .master_tasks()
         .await
