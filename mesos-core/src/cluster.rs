@@ -129,6 +129,17 @@ impl LocalCluster {
         f
     }
 
+    /// Print the master's and agents' URLs (what the binaries show at start).
+    pub fn print_urls(&self, containerizers: &str) {
+        let m = self.master_addr();
+        println!("  master:        http://{m}/  (scheduler API: http://{m}/api/v1/scheduler)");
+        println!("  master state:  http://{m}/master/state");
+        println!("  containerizers: {containerizers}");
+        for (i, a) in self.agent_addrs().iter().enumerate() {
+            println!("  agent {i}:       http://{a}/state");
+        }
+    }
+
     /// `docker,mesos` when a Docker engine answers on the default socket, else `mesos`.
     pub async fn detect_containerizers() -> String {
         match mesos_agent::docker::connect("/var/run/docker.sock").await {

@@ -606,22 +606,7 @@ pub(crate) fn marathon_level_checks(app: &AppDefinition) -> Vec<HealthCheck> {
 }
 
 pub(crate) fn state_name(s: TaskState) -> &'static str {
-    match s {
-        TaskState::TaskStaging => "TASK_STAGING",
-        TaskState::TaskStarting => "TASK_STARTING",
-        TaskState::TaskRunning => "TASK_RUNNING",
-        TaskState::TaskKilling => "TASK_KILLING",
-        TaskState::TaskFinished => "TASK_FINISHED",
-        TaskState::TaskFailed => "TASK_FAILED",
-        TaskState::TaskKilled => "TASK_KILLED",
-        TaskState::TaskError => "TASK_ERROR",
-        TaskState::TaskLost => "TASK_LOST",
-        TaskState::TaskDropped => "TASK_DROPPED",
-        TaskState::TaskUnreachable => "TASK_UNREACHABLE",
-        TaskState::TaskGone => "TASK_GONE",
-        TaskState::TaskGoneByOperator => "TASK_GONE_BY_OPERATOR",
-        TaskState::TaskUnknown => "TASK_UNKNOWN",
-    }
+    s.as_str()
 }
 
 /// Marathon's instance condition names.
