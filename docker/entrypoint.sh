@@ -1,7 +1,8 @@
 #!/bin/bash
-# Entrypoint of the dev cluster's image: `zookeeper`, `master` or `agent`, then extra
-# flags for the binary. Every Mesos flag can also come from the environment as
-# MESOS_<FLAG> (docker-compose.yml sets them that way). Computed here:
+# Entrypoint of the dev cluster's image: `zookeeper`, `master`, `agent` or `marathon`,
+# then extra flags for the binary. Every Mesos flag can also come from the environment as
+# MESOS_<FLAG>, every Marathon flag as MARATHON_<FLAG> (docker-compose.yml sets them that
+# way). Computed here:
 #   master: binds 0.0.0.0 and advertises the container's IP (MESOS_ADVERTISE_IP overrides),
 #           so redirects and the leader's ZooKeeper entry name an address every container
 #           (and, on Linux, the host) reaches.
@@ -10,6 +11,8 @@
 #           (MESOS_HOSTNAME overrides) and works in $MESOS_RS_AGENT_ROOT/<container
 #           hostname>: that root is a host directory mounted at the same path, so the
 #           sandboxes the host's Docker engine bind-mounts into task containers exist.
+#   marathon: listens on 0.0.0.0 and advertises the container's IP (MARATHON_HOSTNAME
+#           overrides) in its framework info and /v2/leader, like the masters.
 set -euo pipefail
 
 container_ip() {
@@ -53,8 +56,14 @@ agent)
     mkdir -p "$MESOS_WORK_DIR"
     exec /usr/local/bin/mesos-agent "$@"
     ;;
+marathon)
+    export MARATHON_HTTP_ADDRESS="${MARATHON_HTTP_ADDRESS:-0.0.0.0}"
+    export MARATHON_HOSTNAME="${MARATHON_HOSTNAME:-$(container_ip)}"
+    export MARATHON_WORK_DIR="${MARATHON_WORK_DIR:-/var/lib/marathon}"
+    exec /usr/local/bin/marathon "$@"
+    ;;
 help | --help)
-    echo "usage: zookeeper | master [flags] | agent [flags] | <command> [args]"
+    echo "usage: zookeeper | master [flags] | agent [flags] | marathon [flags] | <command> [args]"
     ;;
 *)
     exec "$role" "$@"

@@ -2,7 +2,8 @@
 # Builds and starts the docker-compose dev cluster without any image registry:
 #   1. the base image mesos-rs-base:bookworm, once (scripts/make-base-image.sh: debootstrap
 #      from a Debian mirror + `docker import`; needs root the first time),
-#   2. the release binaries (`cargo build --release -p mesos-core`), staged into docker/bin/,
+#   2. the release binaries mesos-master and mesos-agent (package mesos-core) and marathon
+#      (package marathon), staged into docker/bin/,
 #   3. `docker-compose up -d --build` (the image is FROM the local base: nothing is pulled).
 # Extra arguments go to `docker-compose up`, e.g. `bash docker/up.sh --scale agent=4`.
 set -euo pipefail
@@ -23,10 +24,11 @@ fi
 
 bash scripts/make-base-image.sh "${MESOS_RS_BASE_IMAGE:-mesos-rs-base:bookworm}"
 
-cargo build --release -p mesos-core --bins
+bins=(mesos-master mesos-agent marathon)
+cargo build --release -p mesos-core -p marathon "${bins[@]/#/--bin=}"
 target="${CARGO_TARGET_DIR:-target}"
 mkdir -p docker/bin
-for b in mesos-master mesos-agent; do
+for b in "${bins[@]}"; do
     cp "$target/release/$b" "docker/bin/$b.tmp"
     strip "docker/bin/$b.tmp" 2>/dev/null || true
     mv "docker/bin/$b.tmp" "docker/bin/$b"

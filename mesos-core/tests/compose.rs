@@ -1,17 +1,21 @@
 //! The docker-compose dev cluster (`docker-compose.yml`) end to end, on the real Docker
 //! engine and without any registry: the base image from `scripts/make-base-image.sh`, the
 //! cluster's image from `docker/Dockerfile` with this build's binaries, then ZooKeeper,
-//! three masters and two agents from the compose file (under their own project name, on
-//! free host ports). A framework subscribes through the published ZooKeeper port and runs
-//! a process task and a Docker task on each agent (the Docker tasks run on the host's
-//! engine through the agents' mounted socket). The leading master's container is killed:
-//! a new leader serves and every task is reconciled RUNNING. One agent's container is cut
+//! three masters, two agents and Marathon from the compose file (under their own project
+//! name, on free host ports). An app of two instances is created through Marathon's API on
+//! its published port and runs two tasks. A framework subscribes through the published
+//! ZooKeeper port and runs a process task and a Docker task on each agent (the Docker tasks
+//! run on the host's engine through the agents' mounted socket). The leading master's
+//! container is killed: a new leader serves, every task is reconciled RUNNING, and
+//! Marathon, re-subscribed, still runs the same two tasks. One agent's container is cut
 //! off its network: its tasks become TASK_UNREACHABLE; once reconnected they are
 //! reconciled RUNNING again. `docker-compose down -v` runs at the end, also on failure.
 //!
 //! Needs Docker (docker.io), docker-compose, root, debootstrap and a reachable Debian
 //! mirror for the base image the first time, and busybox-static for the task image. Fails
-//! (never skips) naming what to install when something is missing.
+//! (never skips) naming what to install when something is missing. The image's `marathon`
+//! binary comes from the `marathon` package: the test builds it with this build's cargo,
+//! profile and target directory.
 
 mod support;
 
@@ -28,6 +32,8 @@ use support::*;
 const PROJECT: &str = "mesos-rs-compose-test";
 const IMAGE: &str = "mesos-rs:compose-test";
 const MASTERS: [&str; 3] = ["master1", "master2", "master3"];
+/// Marathon's app: a plain command, so the agents run it with the mesos containerizer.
+const APP: &str = "hello";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -95,6 +101,7 @@ struct Project {
     dir: TestDir,
     zk_port: u16,
     master_ports: BTreeMap<&'static str, u16>,
+    marathon_port: u16,
 }
 
 impl Project {
@@ -120,6 +127,10 @@ impl Project {
 
     fn network(&self) -> String {
         format!("{PROJECT}_mesos")
+    }
+
+    fn marathon_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.marathon_port)
     }
 }
 
@@ -166,7 +177,57 @@ fn task_containers(agent_root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The base image and the cluster's image with this build's master and agent binaries.
+/// The `marathon` binary, built with the cargo, profile and target directory of this test.
+/// It belongs to the `marathon` package, which depends on this one, so cargo cannot hand
+/// it to this test the way it does `CARGO_BIN_EXE_mesos-master`.
+fn marathon_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // <target dir>[/<triple>]/<profile dir>/deps/compose-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("{} is not in a cargo target directory", exe.display()));
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let target_dir = exe
+        .ancestors()
+        .find(|d| d.join("CACHEDIR.TAG").is_file())
+        .unwrap_or_else(|| panic!("no cargo target directory above {}", exe.display()));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = output(
+        Command::new(cargo)
+            .current_dir(repo_root())
+            .args(["build", "-p", "marathon", "--bin", "marathon"])
+            .args([
+                "--profile",
+                profile,
+                "--message-format=json-render-diagnostics",
+            ])
+            .arg("--target-dir")
+            .arg(target_dir),
+    );
+    assert!(
+        out.status.success(),
+        "cannot build the marathon binary: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "marathon")
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.contains(&"bin".into()))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the marathon executable it built")
+}
+
+/// The base image and the cluster's image with this build's master, agent and Marathon
+/// binaries.
 fn build_images(ctx: &Path) {
     let root = repo_root();
     let base = output(
@@ -181,9 +242,14 @@ fn build_images(ctx: &Path) {
         String::from_utf8_lossy(&base.stderr).trim()
     );
     std::fs::create_dir_all(ctx.join("bin")).unwrap();
+    let marathon = marathon_binary();
     for (name, path) in [
-        ("mesos-master", env!("CARGO_BIN_EXE_mesos-master")),
-        ("mesos-agent", env!("CARGO_BIN_EXE_mesos-agent")),
+        (
+            "mesos-master",
+            Path::new(env!("CARGO_BIN_EXE_mesos-master")),
+        ),
+        ("mesos-agent", Path::new(env!("CARGO_BIN_EXE_mesos-agent"))),
+        ("marathon", marathon.as_path()),
     ] {
         let dst = ctx.join("bin").join(name);
         std::fs::copy(path, &dst).unwrap();
@@ -208,6 +274,111 @@ async fn get(url: &str) -> Option<serde_json::Value> {
         return None;
     }
     serde_json::from_slice(&r.bytes().await.ok()?).ok()
+}
+
+/// POST a JSON body; the status and the JSON answer (`Null` when there is none).
+async fn post(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.unwrap_or_default();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, v)
+}
+
+/// Marathon's framework ID once it has subscribed to a master.
+async fn wait_marathon_subscribed(p: &Project) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let info = get(&p.marathon_url("/v2/info")).await;
+        if let Some(id) = info.as_ref().and_then(|i| i["frameworkId"].as_str()) {
+            return id.to_string();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Marathon on port {} did not subscribe: /v2/info {info:?}",
+            p.marathon_port
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The IDs of the app's tasks once Marathon shows exactly `n`, all TASK_RUNNING, and no
+/// deployment of the app is under way.
+async fn wait_app_running(p: &Project, n: usize, what: &str) -> BTreeSet<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let app = get(&p.marathon_url(&format!("/v2/apps/{APP}"))).await;
+        let tasks = get(&p.marathon_url(&format!("/v2/apps/{APP}/tasks"))).await;
+        if let (Some(app), Some(tasks)) = (&app, &tasks) {
+            let tasks = tasks["tasks"].as_array().cloned().unwrap_or_default();
+            let running: BTreeSet<String> = tasks
+                .iter()
+                .filter(|t| t["state"] == "TASK_RUNNING")
+                .filter_map(|t| t["id"].as_str().map(str::to_string))
+                .collect();
+            if tasks.len() == n
+                && running.len() == n
+                && app["app"]["deployments"]
+                    .as_array()
+                    .is_some_and(|d| d.is_empty())
+            {
+                return running;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Marathon's {APP} has not {n} running tasks {what}: app {app:?}, tasks {tasks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The leader's `/master/state` once it lists the active framework `framework_id` with
+/// exactly `tasks`, all TASK_RUNNING.
+async fn wait_master_runs(
+    p: &Project,
+    leader: &str,
+    framework_id: &str,
+    tasks: &BTreeSet<String>,
+    what: &str,
+) {
+    let port = p.master_ports[leader];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = get(&format!("http://127.0.0.1:{port}/master/state")).await;
+        let fw = state.as_ref().and_then(|s| {
+            s["frameworks"]
+                .as_array()?
+                .iter()
+                .find(|f| f["id"] == framework_id)
+                .cloned()
+        });
+        if let Some(fw) = &fw {
+            let running: BTreeSet<String> = fw["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["state"] == "TASK_RUNNING")
+                .filter_map(|t| t["id"].as_str().map(str::to_string))
+                .collect();
+            if fw["active"] == true && &running == tasks {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{leader} does not run {tasks:?} of the active framework {framework_id} {what}: {fw:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The master service every live master agrees leads, through the published ports.
@@ -357,9 +528,11 @@ async fn compose_cluster_survives_a_master_kill_and_an_agent_partition() {
     let zk_port = free_port();
     let master_ports: BTreeMap<&'static str, u16> =
         MASTERS.iter().map(|m| (*m, free_port())).collect();
+    let marathon_port = free_port();
     let mut env: Vec<(String, String)> = vec![
         ("MESOS_RS_IMAGE".into(), IMAGE.into()),
         ("MESOS_RS_ZK_PORT".into(), zk_port.to_string()),
+        ("MESOS_RS_MARATHON_PORT".into(), marathon_port.to_string()),
         (
             "MESOS_RS_AGENT_ROOT".into(),
             agent_root.display().to_string(),
@@ -384,6 +557,7 @@ async fn compose_cluster_survives_a_master_kill_and_an_agent_partition() {
         dir,
         zk_port,
         master_ports,
+        marathon_port,
     };
     // A leftover of an earlier, interrupted run would hold the ports and names.
     let _ = p
@@ -416,6 +590,41 @@ async fn compose_cluster_survives_a_master_kill_and_an_agent_partition() {
             .unwrap_or_else(|| panic!("no agent with hostname {ip}: {}", state["slaves"]));
         agent_of_container.insert(c, slave["id"].as_str().unwrap().to_string());
     }
+
+    // Marathon, through its published port: subscribed through ZooKeeper, it names its
+    // container's IP as leader and runs an app of two plain-command instances (the agents
+    // run them with the mesos containerizer, as processes in the agent containers).
+    let marathon_id = wait_marathon_subscribed(&p).await;
+    let marathon_ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &p.containers("marathon")
+            .pop()
+            .expect("Marathon's container"),
+    ]);
+    let marathon_leader = get(&p.marathon_url("/v2/leader")).await;
+    assert_eq!(
+        marathon_leader.as_ref().map(|l| l["leader"].clone()),
+        Some(serde_json::json!(format!("{marathon_ip}:8080"))),
+        "/v2/leader names Marathon's container address"
+    );
+    let (status, created) = post(
+        &p.marathon_url("/v2/apps"),
+        &serde_json::json!({"id": APP, "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 2}),
+    )
+    .await;
+    assert_eq!(status, 201, "POST /v2/apps: {created}");
+    let app_tasks = wait_app_running(&p, 2, "after creating it").await;
+    wait_master_runs(
+        &p,
+        leader,
+        &marathon_id,
+        &app_tasks,
+        "after creating the app",
+    )
+    .await;
+    eprintln!("compose: Marathon runs {APP}: {app_tasks:?}");
 
     // A framework through the published ZooKeeper port, one process and one Docker task
     // on each agent.
@@ -478,6 +687,26 @@ async fn compose_cluster_survives_a_master_kill_and_an_agent_partition() {
     fw.reconcile_running(&names, Duration::from_secs(120)).await;
     wait_agents(&p, leader, 2, "after the master failover").await;
     eprintln!("compose: killed {old}, {leader} leads, tasks reconciled RUNNING");
+    // Marathon follows the new leader with the same framework ID and keeps its two tasks.
+    wait_master_runs(
+        &p,
+        leader,
+        &marathon_id,
+        &app_tasks,
+        "after the master failover",
+    )
+    .await;
+    assert_eq!(
+        wait_app_running(&p, 2, "after the master failover").await,
+        app_tasks,
+        "Marathon still runs the same tasks"
+    );
+    assert_eq!(
+        wait_marathon_subscribed(&p).await,
+        marathon_id,
+        "Marathon keeps its framework ID"
+    );
+    eprintln!("compose: Marathon re-subscribed to {leader}, {app_tasks:?} still RUNNING");
 
     // Cut one agent off the network: its tasks become unreachable; back, they run.
     let (cut, cut_agent) = agent_of_container.iter().next().unwrap();
