@@ -174,6 +174,15 @@ async fn docker_app_in_the_1_5_form_serves_on_its_host_port() {
         http_port.to_string(),
         "{bindings}"
     );
+    // The task carries the container's address on the bridge.
+    let ip = c["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        task["ipAddresses"],
+        json!([{"ipAddress": ip, "protocol": "IPv4"}]),
+        "{task}"
+    );
     let dns_port = ports[1].as_u64().unwrap().to_string();
     assert_eq!(bindings["5353/udp"][0]["HostPort"], dns_port, "{bindings}");
     assert_eq!(bindings["5353/tcp"][0]["HostPort"], dns_port, "{bindings}");

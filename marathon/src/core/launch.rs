@@ -252,6 +252,7 @@ impl Marathon {
             health: Vec::new(),
             mesos_healthy: None,
             health_started: false,
+            ip_addresses: Vec::new(),
         };
         self.agent_facts
             .insert(offer.agent_id.value.clone(), agent_facts(offer));

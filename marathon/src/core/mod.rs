@@ -438,6 +438,10 @@ impl Marathon {
         if let Some(h) = status.healthy {
             inst.mesos_healthy = Some(h);
         }
+        let ips = reported_ips(status.container_status.as_ref());
+        if !ips.is_empty() {
+            inst.ip_addresses = ips;
+        }
         if status.state == TaskState::TaskRunning && inst.started_at.is_none() {
             inst.started_at = Some(status.timestamp.unwrap_or(now));
         }
@@ -453,7 +457,7 @@ impl Marathon {
             "taskStatus": state_name(status.state),
             "message": status.message.clone().unwrap_or_default(),
             "appId": inst.app_id, "host": inst.host,
-            "ipAddresses": [], "ports": inst.ports, "version": inst.version,
+            "ipAddresses": inst.ip_addresses_json(), "ports": inst.ports, "version": inst.version,
         })));
         if old_state != status.state {
             out.push(Output::Event(json!({
@@ -574,6 +578,20 @@ pub(crate) fn kill_call(task_id: &str, agent_id: &str, grace: Option<i64>) -> Ou
             }),
         }),
     }))
+}
+
+/// The IP addresses in a status update's `container_status.network_infos`.
+fn reported_ips(container_status: Option<&Value>) -> Vec<String> {
+    container_status
+        .and_then(|c| c.get("network_infos"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.get("ip_addresses").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|a| a.get("ip_address").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The checks Marathon itself runs (HTTP, HTTPS, TCP); the others go to the executor.
