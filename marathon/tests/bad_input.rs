@@ -376,7 +376,32 @@ async fn conflicts_locks_and_all_or_nothing_changes() {
         {"id": "/three", "cmd": "sleep 1000", "cpus": -2},
     ]);
     let b = rejected(&env, "PUT", "/v2/apps", Some(batch), 422).await;
-    assert!(b["details"].is_array(), "{b}");
+    assert_eq!(b["message"], "Object is not valid", "{b}");
+    assert!(!details_at(&b, "/(2)/cpus").is_empty(), "{b}");
+    let b = rejected(
+        &env,
+        "PUT",
+        "/v2/apps",
+        Some(json!([sleeper("/two"), {"id": "/four", "cmd": "sleep 1", "mem": "much"}])),
+        422,
+    )
+    .await;
+    assert_eq!(b["message"], "Invalid JSON", "{b}");
+    assert!(!details_at(&b, "/(1)/mem").is_empty(), "{b}");
+    let b = rejected(
+        &env,
+        "PUT",
+        "/v2/apps",
+        Some(json!([sleeper("/two"), {"cmd": "sleep 1"}])),
+        422,
+    )
+    .await;
+    assert!(!details_at(&b, "/(1)/id").is_empty(), "{b}");
+    let b = rejected(&env, "PUT", "/v2/apps", Some(sleeper("/two")), 422).await;
+    assert!(
+        !details_at(&b, "/").is_empty(),
+        "an object where a list belongs: {b}"
+    );
     let (s, _, _) = env.req("GET", "/v2/apps/two", None).await;
     assert_eq!(s, 404, "the valid new entry was not created");
     let one = env.get("/v2/apps/one").await;
@@ -416,8 +441,19 @@ async fn conflicts_locks_and_all_or_nothing_changes() {
         format!("App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/{dep}'.")
     );
     assert_eq!(b["deployments"], json!([{"id": dep}]), "{b}");
-    let b = rejected(&env, "POST", "/v2/apps/big/restart", None, 409).await;
-    assert_eq!(b["deployments"], json!([{"id": dep}]), "{b}");
+    for (method, path, body) in [
+        ("POST", "/v2/apps/big/restart", None),
+        ("PATCH", "/v2/apps/big", Some(json!({"instances": 2}))),
+        ("DELETE", "/v2/apps/big?force=false", None),
+        ("PUT", "/v2/apps", Some(json!([{"id": "/big", "mem": 32}]))),
+    ] {
+        let b = rejected(&env, method, path, body, 409).await;
+        assert_eq!(
+            b["deployments"],
+            json!([{"id": dep}]),
+            "{method} {path}: {b}"
+        );
+    }
     assert_eq!(
         env.get("/v2/apps/big").await["app"]["cpus"].as_f64(),
         Some(100.0)

@@ -595,7 +595,9 @@ impl Marathon {
                     errors: vec!["error.path.missing".into()],
                 }]));
             };
-            let (app, _) = self.updated_app(now, &id, body, partial, must_exist)?;
+            let (app, _) = self
+                .updated_app(now, &id, body, partial, must_exist)
+                .map_err(|e| in_entry(e, i))?;
             target.insert(app.id.clone(), app);
         }
         self.deploy(now, target, BTreeSet::new(), force, out)
@@ -959,6 +961,18 @@ impl Marathon {
         out.push(Output::Store(ops));
         Ok(r)
     }
+}
+
+/// A 422 about entry `i` of a list body: its detail paths start with `/(i)`.
+fn in_entry(mut e: ApiError, i: usize) -> ApiError {
+    if let Some(details) = e.body.get_mut("details").and_then(Value::as_array_mut) {
+        for d in details {
+            let p = d.get("path").and_then(Value::as_str).unwrap_or("/");
+            let p = format!("/({i}){}", if p == "/" { "" } else { p });
+            d["path"] = json!(p);
+        }
+    }
+    e
 }
 
 fn ops_mention(ops: &[StoreOp], g: &str) -> bool {
