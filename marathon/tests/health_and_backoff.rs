@@ -207,3 +207,42 @@ async fn crashing_app_is_delayed_and_the_delay_can_be_reset() {
     );
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delay_is_forgotten_after_a_quiet_period() {
+    let env = Env::start(&["localhost"]).await;
+    let runs = env.dir.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let runs = runs.display().to_string();
+    // Three quick crashes (delays 1, 2, then 3 = maxLaunchDelaySeconds), then runs that
+    // last longer than maxLaunchDelaySeconds before they crash.
+    let cmd = format!(
+        "n=$(ls {runs} | wc -l); touch {runs}/run-$n; if [ $n -lt 3 ]; then exit 1; fi; sleep 6; exit 1"
+    );
+    let app = json!({"id": "/quiet", "cmd": cmd, "cpus": 0.1, "mem": 16, "instances": 1,
+                     "backoffSeconds": 1, "backoffFactor": 2, "maxLaunchDelaySeconds": 3});
+    let (s, body, _) = env.req("POST", "/v2/apps", Some(app)).await;
+    assert_eq!(s, 201, "{body}");
+    let item = wait_until("the delay to reach maxLaunchDelaySeconds", || async {
+        queued(&env, "/quiet").await.filter(|i| {
+            i["delay"]["overdue"] == false && i["delay"]["timeLeftSeconds"].as_i64() >= Some(3)
+        })
+    })
+    .await;
+    assert_eq!(item["delay"]["timeLeftSeconds"], 3, "capped: {item}");
+    // The fourth run starts after that delay and crashes 6 s later: more than
+    // maxLaunchDelaySeconds without a failure, so the delay starts over.
+    let fourth = std::path::Path::new(&runs).join("run-3");
+    wait_until("the fourth run", || async { fourth.exists().then_some(()) }).await;
+    let item = wait_until("the app to wait after the fourth crash", || async {
+        queued(&env, "/quiet")
+            .await
+            .filter(|i| i["delay"]["overdue"] == false)
+    })
+    .await;
+    assert_eq!(
+        item["delay"]["timeLeftSeconds"], 1,
+        "back to backoffSeconds: {item}"
+    );
+    env.shutdown().await;
+}
