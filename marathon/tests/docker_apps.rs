@@ -29,8 +29,8 @@ fn docker_cli(args: &[&str]) -> (bool, String) {
     }
 }
 
-/// Names of the containers the agents with these ids started.
-fn containers_of(agent_ids: &[String]) -> Vec<String> {
+/// Names of the containers the agents with these ids started (Err: what `docker ps` said).
+fn try_containers_of(agent_ids: &[String]) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     for a in agent_ids {
         let (ok, out) = docker_cli(&[
@@ -41,10 +41,16 @@ fn containers_of(agent_ids: &[String]) -> Vec<String> {
             "--format",
             "{{.Names}}",
         ]);
-        assert!(ok, "docker ps: {out}");
+        if !ok {
+            return Err(format!("docker ps: {out}"));
+        }
         names.extend(out.lines().map(str::to_string));
     }
-    names
+    Ok(names)
+}
+
+fn containers_of(agent_ids: &[String]) -> Vec<String> {
+    try_containers_of(agent_ids).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Removes the test's containers when dropped, also when the test fails.
@@ -54,7 +60,8 @@ struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        for n in containers_of(&self.agent_ids) {
+        // Never panics: it also runs while a failed test unwinds.
+        for n in try_containers_of(&self.agent_ids).unwrap_or_default() {
             docker_cli(&["rm", "-f", &n]);
         }
     }
