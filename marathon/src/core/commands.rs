@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::model::{app_id_of_task, Deployment, GroupMeta};
 use super::{under, Marathon, Output};
-use crate::app::{canonical_id, AppDefinition, ParseError, VersionInfo};
+use crate::app::{canonical_id, normalize, AppDefinition, RawApp, VersionInfo};
 use crate::health::iso8601;
 use crate::plan::build_steps;
 use crate::store::StoreOp;
@@ -75,18 +75,84 @@ pub struct Created {
     pub result: DeploymentResult,
 }
 
-/// Parse and validate an app body (either input form).
+/// Parse and validate an app body (either input form). A field of the wrong type is
+/// 422 "Invalid JSON" with that field's path (spec A10).
 pub fn parse_app(body: Value) -> Result<AppDefinition, ApiError> {
-    let app = AppDefinition::from_value(body).map_err(|e| match e {
-        ParseError::Json(e) => ApiError {
+    if !body.is_object() {
+        return Err(ApiError {
             status: 422,
             body: json!({"message": "Invalid JSON",
-                         "details": [{"path": "/", "errors": [e.to_string()]}]}),
-        },
-        ParseError::Invalid(v) => ApiError::invalid(v),
+                         "details": [{"path": "/", "errors": ["error.expected.jsobject"]}]}),
+        });
+    }
+    let raw: RawApp = serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = json_path(e.path());
+        let error = play_error(&e.inner().to_string());
+        ApiError {
+            status: 422,
+            body: json!({"message": "Invalid JSON",
+                         "details": [{"path": path, "errors": [error]}]}),
+        }
     })?;
+    let app = normalize(raw).map_err(ApiError::invalid)?;
     validate(&app).map_err(ApiError::invalid)?;
     Ok(app)
+}
+
+/// A deserialisation path in Marathon's notation: `/healthChecks(0)/path`, `/` for the
+/// whole object.
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("({index})")),
+            Segment::Map { key } => {
+                out.push('/');
+                out.push_str(key);
+            }
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Serde's type errors as Play JSON's error keys (what Marathon answers); other
+/// messages as they are.
+fn play_error(msg: &str) -> String {
+    if msg.starts_with("missing field") {
+        return "error.path.missing".into();
+    }
+    let Some(expected) = msg
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.split_once(", expected "))
+        .map(|(_, e)| e)
+    else {
+        return msg.to_string();
+    };
+    let key = if [
+        "f64", "f32", "i64", "i32", "u64", "u32", "u16", "u8", "a number",
+    ]
+    .iter()
+    .any(|n| expected.starts_with(n))
+        || expected.contains("integer")
+    {
+        "jsnumber"
+    } else if expected.starts_with("a string") || expected.starts_with("a borrowed string") {
+        "jsstring"
+    } else if expected.starts_with("a boolean") {
+        "jsboolean"
+    } else if expected.starts_with("a sequence") {
+        "jsarray"
+    } else if expected.starts_with("struct") || expected.starts_with("a map") {
+        "jsobject"
+    } else {
+        return msg.to_string();
+    };
+    format!("error.expected.{key}")
 }
 
 /// Two definitions differ only in scaling (or not at all).
@@ -532,7 +598,9 @@ impl Marathon {
                     errors: vec!["error.path.missing".into()],
                 }]));
             };
-            let (app, _) = self.updated_app(now, &id, body, partial, must_exist)?;
+            let (app, _) = self
+                .updated_app(now, &id, body, partial, must_exist)
+                .map_err(|e| in_entry(e, i))?;
             target.insert(app.id.clone(), app);
         }
         self.deploy(now, target, BTreeSet::new(), force, out)
@@ -896,6 +964,18 @@ impl Marathon {
         out.push(Output::Store(ops));
         Ok(r)
     }
+}
+
+/// A 422 about entry `i` of a list body: its detail paths start with `/(i)`.
+fn in_entry(mut e: ApiError, i: usize) -> ApiError {
+    if let Some(details) = e.body.get_mut("details").and_then(Value::as_array_mut) {
+        for d in details {
+            let p = d.get("path").and_then(Value::as_str).unwrap_or("/");
+            let p = format!("/({i}){}", if p == "/" { "" } else { p });
+            d["path"] = json!(p);
+        }
+    }
+    e
 }
 
 fn ops_mention(ops: &[StoreOp], g: &str) -> bool {

@@ -213,6 +213,14 @@ impl Marathon {
         for t in kills {
             self.kill_instance(now, &t, out);
         }
+        // A delay is forgotten after a quiet period: maxLaunchDelaySeconds without a
+        // failure (Marathon's RateLimiter.cleanUpOverdueDelays).
+        let apps = &self.apps;
+        self.backoffs.retain(|id, b| {
+            let failed_at = b.not_before() - b.delay();
+            apps.get(id)
+                .is_some_and(|a| now <= failed_at + a.max_launch_delay_seconds.max(0) as f64)
+        });
         // Backoff holds launches back (the queue shows the delay).
         for (app, n) in demand.iter_mut() {
             self.queued_since.entry(app.clone()).or_insert(now);

@@ -252,6 +252,7 @@ impl Marathon {
             health: Vec::new(),
             mesos_healthy: None,
             health_started: false,
+            ip_addresses: Vec::new(),
         };
         self.agent_facts
             .insert(offer.agent_id.value.clone(), agent_facts(offer));
@@ -501,6 +502,8 @@ pub(crate) fn build_task_info(
                 Some(NetworkMode::Container) => "USER",
                 _ => "HOST",
             };
+            // Docker's port mappings: one per protocol ("udp,tcp" maps both), and a
+            // containerPort of 0 means the host port (as Marathon's TaskBuilder does).
             let mut host_ports = ports.iter();
             let mappings: Vec<Value> = c
                 .port_mappings
@@ -508,10 +511,22 @@ pub(crate) fn build_task_info(
                 .flatten()
                 .filter(|m| m.host_port.is_some())
                 .filter_map(|m| {
-                    let hp = host_ports.next()?;
-                    Some(json!({"host_port": hp, "container_port": m.container_port,
-                                "protocol": m.protocol}))
+                    let hp = *host_ports.next()?;
+                    let cp = if m.container_port == 0 {
+                        hp as i64
+                    } else {
+                        m.container_port
+                    };
+                    Some(
+                        m.protocol
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty())
+                            .map(|p| json!({"host_port": hp, "container_port": cp, "protocol": p}))
+                            .collect::<Vec<_>>(),
+                    )
                 })
+                .flatten()
                 .collect();
             let mut docker = json!({
                 "image": d.image, "network": network, "privileged": d.privileged,

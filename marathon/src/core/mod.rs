@@ -450,6 +450,10 @@ impl Marathon {
         if let Some(h) = status.healthy {
             inst.mesos_healthy = Some(h);
         }
+        let ips = reported_ips(status.container_status.as_ref());
+        if !ips.is_empty() {
+            inst.ip_addresses = ips;
+        }
         if status.state == TaskState::TaskRunning && inst.started_at.is_none() {
             inst.started_at = Some(status.timestamp.unwrap_or(now));
         }
@@ -468,7 +472,7 @@ impl Marathon {
             status.message.as_deref().unwrap_or_default(),
             &inst.app_id,
             &inst.host,
-            &[],
+            &inst.ip_addresses,
             &ports,
             &inst.version,
         )));
@@ -594,6 +598,20 @@ pub(crate) fn kill_call(task_id: &str, agent_id: &str, grace: Option<i64>) -> Ou
             }),
         }),
     }))
+}
+
+/// The IP addresses in a status update's `container_status.network_infos`.
+fn reported_ips(container_status: Option<&Value>) -> Vec<String> {
+    container_status
+        .and_then(|c| c.get("network_infos"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.get("ip_addresses").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|a| a.get("ip_address").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The checks Marathon itself runs (HTTP, HTTPS, TCP); the others go to the executor.

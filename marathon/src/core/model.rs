@@ -39,6 +39,10 @@ pub struct Instance {
     /// (health checks started by the runtime).
     #[serde(default)]
     pub health_started: bool,
+    /// The task's IP addresses as the agent reported them (`container_status`), e.g. the
+    /// address of a Docker container on its bridge network.
+    #[serde(default)]
+    pub ip_addresses: Vec<String>,
 }
 
 impl Instance {
@@ -49,6 +53,19 @@ impl Instance {
 
     pub fn is_running(&self) -> bool {
         self.state == TaskState::TaskRunning
+    }
+
+    /// `ipAddresses` of the task JSON and of status update events.
+    pub fn ip_addresses_json(&self) -> Value {
+        Value::Array(
+            self.ip_addresses
+                .iter()
+                .map(|ip| {
+                    let protocol = if ip.contains(':') { "IPv6" } else { "IPv4" };
+                    serde_json::json!({"ipAddress": ip, "protocol": protocol})
+                })
+                .collect(),
+        )
     }
 
     /// The instance id (the task id without `._app.<n>`).

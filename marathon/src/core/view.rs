@@ -170,7 +170,7 @@ impl Marathon {
             "appId": i.app_id, "id": i.task_id, "host": i.host, "slaveId": i.agent_id,
             "state": state, "stagedAt": iso8601(i.staged_at),
             "version": i.version, "ports": i.ports, "servicePorts": i.service_ports,
-            "ipAddresses": [], "localVolumes": [],
+            "ipAddresses": i.ip_addresses_json(), "localVolumes": [],
         });
         if let Some(s) = i.started_at {
             t["startedAt"] = json!(iso8601(s));

@@ -146,8 +146,26 @@ pub async fn route(state: &AppState, req: Req) -> Response {
         (_, p) if p.starts_with("/v2/eventSubscriptions") || p.starts_with("/v2/pods") => {
             not_found(p)
         }
+        // A resource that exists, asked with a method it does not take (Jersey: 405).
+        (_, p) if is_known(p) => method_not_allowed(),
         (_, p) => not_found(p),
     }
+}
+
+/// The paths served here (with some method).
+fn is_known(p: &str) -> bool {
+    matches!(
+        p,
+        "/" | "/ping"
+            | "/metrics"
+            | "/v2/info"
+            | "/v2/leader"
+            | "/v2/plugins"
+            | "/v2/events"
+            | "/v2/deployments"
+            | "/v2/queue"
+    ) || p.starts_with("/v2/deployments/")
+        || (p.starts_with("/v2/queue/") && p.ends_with("/delay"))
 }
 
 async fn info(state: &AppState) -> Response {
@@ -256,6 +274,11 @@ async fn groups(state: &AppState, req: Req) -> Response {
             let create = req.method == Method::POST;
             let dry_run = req.query.flag("dryRun", false);
             let target = (n > 0).then(|| id.clone());
+            // The created group: the path's, else the body's id (relative to the root).
+            let location = match (&target, body.get("id").and_then(Value::as_str)) {
+                (None, Some(body_id)) => crate::app::canonical_id(body_id),
+                _ => id.clone(),
+            };
             let r = h
                 .run(move |m, now, out| {
                     if dry_run {
@@ -272,7 +295,7 @@ async fn groups(state: &AppState, req: Req) -> Response {
             result(r, |d| {
                 let mut resp = deployment_response(if create { 201 } else { 200 }, &d);
                 if create {
-                    if let Ok(v) = HeaderValue::from_str(&id) {
+                    if let Ok(v) = HeaderValue::from_str(&location) {
                         resp.headers_mut().insert("Location", v);
                     }
                 }

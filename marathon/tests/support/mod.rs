@@ -38,16 +38,51 @@ fn launcher_dir(dir: &std::path::Path) -> PathBuf {
     l
 }
 
+/// How [`Env::start_with`] sets up the cluster.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// One agent per entry, with that `--hostname`.
+    pub hostnames: Vec<String>,
+    /// `--containerizers` of every agent (`docker,mesos` for Docker apps).
+    pub containerizers: String,
+    /// `--resources` of every agent.
+    pub resources: String,
+}
+
+impl Options {
+    pub fn new(hostnames: &[&str]) -> Options {
+        Options {
+            hostnames: hostnames.iter().map(|h| h.to_string()).collect(),
+            containerizers: "mesos".into(),
+            resources: "cpus:4;mem:4096;disk:1000;ports:[31000-31999]".into(),
+        }
+    }
+
+    pub fn containerizers(mut self, c: &str) -> Options {
+        self.containerizers = c.into();
+        self
+    }
+
+    pub fn resources(mut self, r: &str) -> Options {
+        self.resources = r.into();
+        self
+    }
+}
+
 impl Env {
     /// `hostnames`: one agent per entry, with that `--hostname`.
     pub async fn start(hostnames: &[&str]) -> Env {
+        Env::start_with(Options::new(hostnames)).await
+    }
+
+    pub async fn start_with(opts: Options) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = LocalClusterConfig::new(dir.path().join("cluster"));
-        cfg.num_agents = hostnames.len();
-        cfg.agent_hostnames = hostnames.iter().map(|h| h.to_string()).collect();
-        cfg.agent_resources = Some("cpus:4;mem:4096;disk:1000;ports:[31000-31999]".into());
+        cfg.num_agents = opts.hostnames.len();
+        cfg.agent_hostnames = opts.hostnames.clone();
+        cfg.agent_resources = Some(opts.resources.clone());
         cfg.launcher_dir = Some(launcher_dir(dir.path()));
-        cfg.containerizers = Some("mesos".into());
+        cfg.containerizers = Some(opts.containerizers.clone());
         let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
         let mut env = Env {
             cluster,
@@ -106,6 +141,56 @@ impl Env {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, v, headers)
+    }
+
+    /// A request with a raw body (`None`: no body) and extra headers; answers the
+    /// status and the body as text.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = self.http.request(m, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        if let Some(b) = body {
+            r = r.body(b.to_string());
+        }
+        let resp = r.send().await.expect("marathon answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, resp.text().await.unwrap(), headers)
+    }
+
+    /// `GET /ping` answers `pong`: the server is still alive and well.
+    pub async fn assert_alive(&self) {
+        let (s, body, _) = self.raw("GET", "/ping", &[], None).await;
+        assert_eq!((s, body.as_str()), (200, "pong"), "GET /ping");
+    }
+
+    /// The ids of the agents (as the master knows them).
+    pub async fn agent_ids(&self) -> Vec<String> {
+        let url = format!("http://{}/master/state", self.cluster.master_addr());
+        let text = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["slaves"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect()
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -167,6 +252,32 @@ impl Env {
             .filter(|f| f["name"] == "marathon")
             .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
             .collect()
+    }
+
+    /// A task of this Marathon's framework as the master reports it, running or done.
+    pub async fn master_task(&self, task_id: &str) -> Option<Value> {
+        let url = format!("http://{}/master/state", self.cluster.master_addr());
+        let text = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["name"] == "marathon")
+            .flat_map(|f| {
+                let mut all = f["tasks"].as_array().cloned().unwrap_or_default();
+                all.extend(f["completed_tasks"].as_array().cloned().unwrap_or_default());
+                all
+            })
+            .find(|t| t["id"] == task_id)
     }
 
     pub async fn shutdown(mut self) {
