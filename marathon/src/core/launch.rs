@@ -168,13 +168,13 @@ impl Marathon {
                 };
                 let mut reasons = Vec::new();
                 let mut used = false;
+                // The agents of the app's active instances, for constraints: listed
+                // once, then extended by each launch (constraints do not depend on
+                // the order). The first launch on this offer records the offer's facts
+                // for its agent, which may change what earlier instances there show:
+                // the list is made again after it.
+                let mut placed_facts = self.placed_facts(&app_id);
                 while demand.get(&app_id).copied().unwrap_or(0) > 0 {
-                    let placed_facts: Vec<AgentFacts> = self
-                        .instances
-                        .values()
-                        .filter(|i| i.app_id == app_id && i.is_active())
-                        .map(|i| self.facts_of(i))
-                        .collect();
                     let placed: Vec<&AgentFacts> = placed_facts.iter().collect();
                     match fit(&app, &available, &facts, &placed) {
                         Ok((need, ports)) => {
@@ -182,6 +182,11 @@ impl Marathon {
                             let task = self.new_task(now, &app, &offer, &need, ports, out);
                             tasks.push(task);
                             *demand.get_mut(&app_id).expect("present") -= 1;
+                            if used {
+                                placed_facts.push(agent_facts(&offer));
+                            } else {
+                                placed_facts = self.placed_facts(&app_id);
+                            }
                             used = true;
                         }
                         Err(reason) => {
@@ -210,6 +215,15 @@ impl Marathon {
                 })));
             }
         }
+    }
+
+    /// The agent facts of every active instance of an app (one entry per instance).
+    fn placed_facts(&self, app_id: &str) -> Vec<AgentFacts> {
+        self.instances
+            .values()
+            .filter(|i| i.app_id == app_id && i.is_active())
+            .map(|i| self.facts_of(i))
+            .collect()
     }
 
     pub(crate) fn facts_of(&self, inst: &Instance) -> AgentFacts {
@@ -606,4 +620,75 @@ fn mesos_health_check(h: &crate::app::HealthCheck, ports: &[u16]) -> Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Config, UpdateOptions};
+    use mesos_core::proto::scheduler::{Event, Offers};
+
+    fn offer(id: &str, agent: &str, host: &str) -> Offer {
+        serde_json::from_value(json!({
+            "id": {"value": id}, "framework_id": {"value": "fw"},
+            "agent_id": {"value": agent}, "hostname": host,
+            "resources": [
+                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 100.0}},
+                {"name": "mem", "type": "SCALAR", "scalar": {"value": 100000.0}},
+            ],
+        }))
+        .unwrap()
+    }
+
+    fn launched(out: &[Output]) -> usize {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Call(c) => match &**c {
+                    Call::Accept(a) => Some(a),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .flat_map(|a| &a.operations)
+            .filter_map(|op| op.launch.as_ref())
+            .map(|l| l.task_infos.len())
+            .sum()
+    }
+
+    /// Several launches on one offer count the ones made before them, and the
+    /// instances placed by earlier offers, against the constraints.
+    #[test]
+    fn launches_on_one_offer_respect_max_per() {
+        let mut now = 1_800_000_000.0;
+        let mut m = Marathon::new(Config::default(), 1);
+        m.subscribed(now, "fw", "master");
+        let mut out = Vec::new();
+        m.create_app(
+            now,
+            json!({"id": "/c", "cmd": "sleep 60", "cpus": 0.1, "mem": 1, "instances": 2,
+                   "portDefinitions": [], "constraints": [["hostname", "MAX_PER", "3"]]}),
+            false,
+            &mut out,
+        )
+        .unwrap();
+        now += 1.0;
+        let ev = |m: &mut Marathon, now: f64, o: Offer| {
+            m.event(now, Event::Offers(Offers { offers: vec![o] }))
+        };
+        assert_eq!(launched(&ev(&mut m, now, offer("o1", "a1", "host-a"))), 2);
+        // (The first deployment still waits for its tasks: forced.)
+        let opts = UpdateOptions {
+            partial: true,
+            force: true,
+            must_exist: true,
+        };
+        m.update_app(now, "/c", json!({"instances": 9}), opts, &mut out)
+            .unwrap();
+        // One more fits on host-a; the rest goes to other hosts, three at most each.
+        assert_eq!(launched(&ev(&mut m, now, offer("o2", "a1", "host-a"))), 1);
+        assert_eq!(launched(&ev(&mut m, now, offer("o3", "a1", "host-a"))), 0);
+        assert_eq!(launched(&ev(&mut m, now, offer("o4", "a2", "host-b"))), 3);
+        assert_eq!(launched(&ev(&mut m, now, offer("o5", "a3", "host-c"))), 3);
+        assert_eq!(launched(&ev(&mut m, now, offer("o6", "a4", "host-d"))), 0);
+    }
 }

@@ -1,0 +1,462 @@
+//! `cargo bench -p marathon --bench launch` (performance-anchors W4, through Marathon):
+//! one app of `sleep 600` (cpus 0.001, mem 1, no ports) scaled from 0 to `INSTANCES`
+//! (default 1,000) on an in-process cluster with one agent. The figure is the wall time
+//! from the scaling PUT until `/v2/apps/<id>` reports every instance in `tasksRunning`;
+//! beside it, the time a bare loop takes to fork/exec the same number of `sleep 600`
+//! processes on this machine, and their ratio. Then the time to scale back to 0, until
+//! Marathon reports no task left.
+//!
+//! Also printed: the Marathon core's own processing time for the same workload (no I/O),
+//! when Marathon had staged every instance, and when the agent recorded the last
+//! TASK_RUNNING. `CORE_ONLY=1` runs the core part only; `TRACE=1` prints the master's and
+//! the agent's task states every second beside Marathon's counts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use marathon::core::Config;
+use marathon::server::{start, ServerConfig};
+use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
+use serde_json::{json, Value};
+
+const APP: &str = "/bench/sleep";
+/// Give up on a phase after this long.
+const LIMIT: Duration = Duration::from_secs(600);
+const POLL: Duration = Duration::from_millis(20);
+
+/// Agents re-run this script as their `mesos-executor`; it execs the `marathon`
+/// binary, which serves as executor like every suite binary.
+fn launcher_dir(dir: &Path) -> PathBuf {
+    let l = dir.join("launcher");
+    std::fs::create_dir_all(&l).unwrap();
+    let script = l.join("mesos-executor");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec env MESOS_RS_EXECUTOR_MODE=\"${{MESOS_RS_EXECUTOR_MODE:-command}}\" '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_marathon")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    l
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            r = r
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = r.send().await.expect("marathon answers");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// (tasksRunning, tasksStaged, deployments) of the app.
+    async fn counts(&self) -> (u64, u64, usize) {
+        let v = self
+            .call(reqwest::Method::GET, &format!("/v2/apps{APP}"), None)
+            .await;
+        let a = &v["app"];
+        (
+            a["tasksRunning"].as_u64().unwrap_or(0),
+            a["tasksStaged"].as_u64().unwrap_or(0),
+            a["deployments"].as_array().map_or(0, Vec::len),
+        )
+    }
+
+    /// Scale to `n` and wait until `done(running, staged, deployments)` holds,
+    /// printing progress about once a second.
+    async fn scale(&self, n: u64, trace: &Trace, done: impl Fn(u64, u64, usize) -> bool) -> Phase {
+        let put_at = epoch_now();
+        let started = Instant::now();
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/v2/apps{APP}"),
+            Some(json!({ "instances": n })),
+        )
+        .await;
+        let mut all_staged = None;
+        let mut last_print = Instant::now();
+        loop {
+            let (running, staged, deps) = self.counts().await;
+            if all_staged.is_none() && running + staged >= n {
+                all_staged = Some(started.elapsed());
+            }
+            if done(running, staged, deps) {
+                return Phase {
+                    took: started.elapsed(),
+                    all_staged: all_staged.unwrap_or_default(),
+                    put_at,
+                };
+            }
+            if last_print.elapsed() >= Duration::from_secs(1) {
+                last_print = Instant::now();
+                println!(
+                    "  {:6.2} s: {running} running, {staged} staged, {deps} deployments",
+                    started.elapsed().as_secs_f64()
+                );
+                trace.print(&self.http).await;
+            }
+            assert!(
+                started.elapsed() < LIMIT,
+                "scaling to {n} did not finish: {running} running, {staged} staged"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+struct Phase {
+    /// From the PUT until done.
+    took: Duration,
+    /// From the PUT until Marathon counted every instance staged or running.
+    all_staged: Duration,
+    /// Wall clock of the PUT (seconds since the epoch).
+    put_at: f64,
+}
+
+fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The latest timestamp of a `state` status among the agent's tasks, and how many
+/// tasks had one.
+async fn agent_last_status(http: &reqwest::Client, url: &str, state: &str) -> (usize, f64) {
+    fn walk(v: &Value, state: &str, found: &mut (usize, f64)) {
+        match v {
+            Value::Object(m) => {
+                if let Some(ss) = m.get("statuses").and_then(Value::as_array) {
+                    let ts = ss
+                        .iter()
+                        .filter(|s| s["state"] == state)
+                        .filter_map(|s| s["timestamp"].as_f64())
+                        .fold(None, |a: Option<f64>, t| Some(a.map_or(t, |a| a.max(t))));
+                    if let Some(t) = ts {
+                        found.0 += 1;
+                        found.1 = found.1.max(t);
+                    }
+                }
+                m.values().for_each(|x| walk(x, state, found));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, state, found)),
+            _ => {}
+        }
+    }
+    let mut found = (0, 0.0);
+    if let Ok(r) = http.get(url).send().await {
+        let text = r.text().await.unwrap_or_default();
+        walk(
+            &serde_json::from_str(&text).unwrap_or(Value::Null),
+            state,
+            &mut found,
+        );
+    }
+    found
+}
+
+struct Run {
+    up: Duration,
+    staged: Duration,
+    /// Tasks the agent recorded TASK_RUNNING for, and seconds from the scaling PUT
+    /// to the last of them.
+    agent_running: (usize, f64),
+    down: Duration,
+}
+
+/// With `TRACE=1`, the task states the master and the agent report are printed
+/// beside Marathon's counts (to see where launches wait).
+struct Trace {
+    urls: Option<[String; 2]>,
+}
+
+impl Trace {
+    async fn print(&self, http: &reqwest::Client) {
+        let Some(urls) = &self.urls else { return };
+        for (who, url) in ["master", "agent"].iter().zip(urls) {
+            let Ok(r) = http.get(url).send().await else {
+                continue;
+            };
+            let text = r.text().await.unwrap_or_default();
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let mut states = std::collections::BTreeMap::new();
+            count_states(&v, &mut states);
+            println!("           {who}: {states:?}");
+        }
+    }
+}
+
+/// Task states in every `tasks` array, skipping completed executors/frameworks/tasks.
+fn count_states(v: &Value, out: &mut std::collections::BTreeMap<String, usize>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k.starts_with("completed") {
+                    continue;
+                }
+                if k == "tasks" || k == "queued_tasks" || k == "launched_tasks" {
+                    for t in x.as_array().into_iter().flatten() {
+                        let s = t["state"].as_str().unwrap_or("QUEUED");
+                        *out.entry(format!("{k}:{s}")).or_insert(0) += 1;
+                    }
+                } else {
+                    count_states(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| count_states(x, out)),
+        _ => {}
+    }
+}
+
+async fn through_marathon(n: u64) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = LocalClusterConfig::new(dir.path().join("cluster"));
+    cfg.agent_resources = Some("cpus:1000;mem:1000000;disk:100000;ports:[31000-32999]".into());
+    cfg.launcher_dir = Some(launcher_dir(dir.path()));
+    cfg.containerizers = Some("mesos".into());
+    let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
+    let server = start(ServerConfig {
+        core: Config {
+            master: cluster.master_addr().to_string(),
+            hostname: "127.0.0.1".into(),
+            decline_offer_duration: 1.0,
+            ..Config::default()
+        },
+        listen: "127.0.0.1:0".parse().unwrap(),
+        work_dir: dir.path().join("marathon"),
+    })
+    .await
+    .expect("marathon starts");
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", server.addr()),
+    };
+    api.call(
+        reqwest::Method::POST,
+        "/v2/apps",
+        Some(json!({
+            "id": APP, "cmd": "sleep 600", "cpus": 0.001, "mem": 1, "instances": 0,
+            "portDefinitions": [],
+        })),
+    )
+    .await;
+    // The creation deployment (nothing to start) finishes first.
+    let t = Instant::now();
+    while api.counts().await.2 > 0 {
+        assert!(
+            t.elapsed() < LIMIT,
+            "the creation deployment did not finish"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+
+    let trace = Trace {
+        urls: std::env::var("TRACE").is_ok_and(|v| v == "1").then(|| {
+            [
+                format!("http://{}/master/state", cluster.master_addr()),
+                format!("http://{}/state", cluster.agent_addrs()[0]),
+            ]
+        }),
+    };
+    let agent_state = format!("http://{}/state", cluster.agent_addrs()[0]);
+    println!("scaling {APP} from 0 to {n}:");
+    let up = api.scale(n, &trace, |running, _, _| running >= n).await;
+    let (count, last) = agent_last_status(&api.http, &agent_state, "TASK_RUNNING").await;
+    let agent_running = (count, last - up.put_at);
+    println!("scaling {APP} from {n} to 0:");
+    let down = api
+        .scale(0, &trace, |running, staged, deps| {
+            running == 0 && staged == 0 && deps == 0
+        })
+        .await;
+    server.stop();
+    cluster.shutdown(true).await;
+    Run {
+        up: up.took,
+        staged: up.all_staged,
+        agent_running,
+        down: down.took,
+    }
+}
+
+/// The Marathon core alone (no I/O): the same app scaled to `n` on one offer, every
+/// task reported STARTING then RUNNING, then scaled to 0 with every task KILLED.
+/// Returns the core's processing time for (the offer, the updates, the scale-down).
+fn core_only(n: u64) -> (Duration, Duration, Duration) {
+    use marathon::core::{Marathon, Output, UpdateOptions};
+    use mesos_core::proto::ids::TaskId;
+    use mesos_core::proto::scheduler::{Call, Event, Offers, Update};
+    use mesos_core::proto::v1::{Offer, TaskState, TaskStatus};
+
+    let mut now = 1_800_000_000.0;
+    let mut m = Marathon::new(Config::default(), 7);
+    m.subscribed(now, "bench-framework", "127.0.0.1:5050");
+    let mut out = Vec::new();
+    m.create_app(
+        now,
+        json!({"id": APP, "cmd": "sleep 600", "cpus": 0.001, "mem": 1, "instances": 0,
+               "portDefinitions": []}),
+        false,
+        &mut out,
+    )
+    .expect("app created");
+    now += 1.0;
+    m.tick(now);
+    let scale = |m: &mut Marathon, now: f64, instances: u64| {
+        let mut out = Vec::new();
+        m.update_app(
+            now,
+            APP,
+            json!({ "instances": instances }),
+            UpdateOptions {
+                partial: true,
+                force: false,
+                must_exist: true,
+            },
+            &mut out,
+        )
+        .expect("app scaled");
+        out
+    };
+    scale(&mut m, now, n);
+    let offer: Offer = serde_json::from_value(json!({
+        "id": {"value": "offer-1"}, "framework_id": {"value": "bench-framework"},
+        "agent_id": {"value": "agent-1"}, "hostname": "127.0.0.1",
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1000.0}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": 1000000.0}},
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 32999}]}},
+        ],
+    }))
+    .expect("offer");
+    let started = Instant::now();
+    let outputs = m.event(
+        now,
+        Event::Offers(Offers {
+            offers: vec![offer],
+        }),
+    );
+    let offer_time = started.elapsed();
+    let tasks: Vec<TaskId> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Call(c) => match &**c {
+                Call::Accept(a) => Some(a),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flat_map(|a| &a.operations)
+        .filter_map(|op| op.launch.as_ref())
+        .flat_map(|l| l.task_infos.iter().map(|t| t.task_id.clone()))
+        .collect();
+    assert_eq!(tasks.len() as u64, n, "the offer hosts every instance");
+    let update = |m: &mut Marathon, now: f64, id: &TaskId, state: TaskState| {
+        let mut s = TaskStatus::new(id.clone(), state);
+        s.timestamp = Some(now);
+        m.event(now, Event::Update(Update { status: s }));
+    };
+    let started = Instant::now();
+    for state in [TaskState::TaskStarting, TaskState::TaskRunning] {
+        for id in &tasks {
+            update(&mut m, now, id, state);
+        }
+    }
+    let updates_time = started.elapsed();
+    now += 1.0;
+    let started = Instant::now();
+    scale(&mut m, now, 0);
+    for id in &tasks {
+        update(&mut m, now, id, TaskState::TaskKilled);
+    }
+    m.tick(now);
+    let down_time = started.elapsed();
+    (offer_time, updates_time, down_time)
+}
+
+/// Fork/exec `n` `sleep 600` in a loop; the time to start them all (then they are
+/// killed and reaped, untimed).
+fn bare_loop(n: u64) -> Duration {
+    let started = Instant::now();
+    let mut children: Vec<Child> = (0..n)
+        .map(|_| {
+            Command::new("sleep")
+                .arg("600")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("sleep starts")
+        })
+        .collect();
+    let took = started.elapsed();
+    for c in &mut children {
+        let _ = c.kill();
+    }
+    for c in &mut children {
+        let _ = c.wait();
+    }
+    took
+}
+
+fn main() {
+    let n: u64 = std::env::var("INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let (core_offer, core_updates, core_down) = core_only(n);
+    println!(
+        "marathon core alone: {n} launches matched on one offer in {:.1} ms, {} updates (STARTING, RUNNING) in {:.1} ms, scale to 0 with {n} TASK_KILLED in {:.1} ms",
+        core_offer.as_secs_f64() * 1e3,
+        2 * n,
+        core_updates.as_secs_f64() * 1e3,
+        core_down.as_secs_f64() * 1e3
+    );
+    if std::env::var("CORE_ONLY").is_ok_and(|v| v == "1") {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let run = rt.block_on(through_marathon(n));
+    let bare = bare_loop(n);
+    let up = run.up.as_secs_f64();
+    println!(
+        "marathon: all {n} instances staged (offer accepted) {:.2} s after the PUT",
+        run.staged.as_secs_f64()
+    );
+    let (count, t) = run.agent_running;
+    println!("agent: {count} tasks reported TASK_RUNNING, the last {t:.2} s after the PUT");
+    println!(
+        "marathon: {n} instances TASK_RUNNING in {up:.2} s ({:.0}/s)",
+        n as f64 / up
+    );
+    println!(
+        "bare loop: {n} sleep processes started in {:.2} s ({:.0}/s)",
+        bare.as_secs_f64(),
+        n as f64 / bare.as_secs_f64()
+    );
+    println!(
+        "marathon: scaled {n} instances back to 0 in {:.2} s",
+        run.down.as_secs_f64()
+    );
+    println!(
+        "W4 launch through Marathon: {n} instances in {up:.2} s vs bare fork/exec {:.2} s: ratio {:.1} (aim 3)",
+        bare.as_secs_f64(),
+        up / bare.as_secs_f64()
+    );
+}
