@@ -25,22 +25,15 @@ const APP: &str = "/bench/sleep";
 const LIMIT: Duration = Duration::from_secs(600);
 const POLL: Duration = Duration::from_millis(20);
 
-/// Agents re-run this script as their `mesos-executor`; it execs the `marathon`
-/// binary, which serves as executor like every suite binary.
+/// Agents run `<launcher_dir>/mesos-executor`: a link to the `marathon` binary, which is
+/// the command executor when started under that name.
 fn launcher_dir(dir: &Path) -> PathBuf {
     let l = dir.join("launcher");
     std::fs::create_dir_all(&l).unwrap();
-    let script = l.join("mesos-executor");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nexec env MESOS_RS_EXECUTOR_MODE=\"${{MESOS_RS_EXECUTOR_MODE:-command}}\" '{}' \"$@\"\n",
-            env!("CARGO_BIN_EXE_marathon")
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // EXECUTOR_BIN=<path> links another suite binary instead (to compare executors).
+    let exe =
+        std::env::var("EXECUTOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_marathon").into());
+    std::os::unix::fs::symlink(exe, l.join("mesos-executor")).unwrap();
     l
 }
 
@@ -231,16 +224,16 @@ async fn through_marathon(n: u64) -> Run {
     cfg.launcher_dir = Some(launcher_dir(dir.path()));
     cfg.containerizers = Some("mesos".into());
     let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
-    let server = start(ServerConfig {
-        core: Config {
+    let server = start(ServerConfig::new(
+        Config {
             master: cluster.master_addr().to_string(),
             hostname: "127.0.0.1".into(),
             decline_offer_duration: 1.0,
             ..Config::default()
         },
-        listen: "127.0.0.1:0".parse().unwrap(),
-        work_dir: dir.path().join("marathon"),
-    })
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("marathon"),
+    ))
     .await
     .expect("marathon starts");
     let api = Api {

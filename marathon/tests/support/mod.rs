@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use marathon::core::Config;
@@ -21,20 +21,13 @@ pub struct Env {
     pub base: String,
 }
 
-/// The test binary's directory holds no executor; agents re-run this launcher script,
-/// which execs the `marathon` binary (it serves as executor like every suite binary).
-fn launcher_dir(dir: &std::path::Path) -> PathBuf {
+/// The test binary's directory holds no executor: the launcher dir links the `marathon`
+/// binary as `mesos-executor` (every suite binary started under that name is the
+/// command executor).
+fn launcher_dir(dir: &Path) -> PathBuf {
     let l = dir.join("launcher");
     std::fs::create_dir_all(&l).unwrap();
-    let exe = env!("CARGO_BIN_EXE_marathon");
-    let script = l.join("mesos-executor");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\nexec env MESOS_RS_EXECUTOR_MODE=\"${{MESOS_RS_EXECUTOR_MODE:-command}}\" '{exe}' \"$@\"\n"),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_marathon"), l.join("mesos-executor")).unwrap();
     l
 }
 

@@ -40,6 +40,32 @@ pub struct ContainerSpec {
     /// Added to (and overriding) the agent's environment.
     pub env: Vec<(String, String)>,
     pub resources: Resources,
+    /// The program is one of our built-in executors: it starts its own session and joins
+    /// the cgroups named in [`CONTAINER_CGROUPS_ENV`] before anything else, so it can be
+    /// started without forking the agent (posix_spawn: no copy of the agent's memory map).
+    pub self_isolating: bool,
+}
+
+/// Newline-separated `cgroup.procs` files a self-isolating executor must join.
+pub const CONTAINER_CGROUPS_ENV: &str = "MESOS_RS_CONTAINER_CGROUPS";
+
+/// What a self-isolating executor does first: a session of its own, then its cgroups.
+pub fn join_container() -> Result<(), String> {
+    // SAFETY: setsid has no memory effects; EPERM (already a session leader) is fine.
+    if unsafe { libc::setsid() } == -1 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EPERM) {
+            return Err(format!("setsid: {e}"));
+        }
+    }
+    if let Ok(files) = std::env::var(CONTAINER_CGROUPS_ENV) {
+        for f in files.lines().filter(|l| !l.is_empty()) {
+            std::fs::write(f, b"0").map_err(|e| format!("cannot join cgroup {f}: {e}"))?;
+        }
+        // The task does not need it (still single-threaded here: no other reader).
+        std::env::remove_var(CONTAINER_CGROUPS_ENV);
+    }
+    Ok(())
 }
 
 pub trait Containerizer: Send + Sync {
@@ -350,6 +376,18 @@ fn spawn(spec: &ContainerSpec, cgroup_procs: &[std::ffi::CString]) -> Result<u32
         .stdin(std::process::Stdio::null())
         .stdout(stdout)
         .stderr(stderr);
+    if spec.self_isolating {
+        // No pre-exec work, so the standard library uses posix_spawn (vfork semantics).
+        let files: Vec<String> = cgroup_procs
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        cmd.env(CONTAINER_CGROUPS_ENV, files.join("\n"));
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("Cannot start '{}': {e}", spec.program.display()))?;
+        return Ok(child.id());
+    }
     let procs = cgroup_procs.to_vec();
     // SAFETY: only async-signal-safe calls (setsid, open, write, close) on memory allocated
     // before the fork run between fork and exec.
@@ -444,10 +482,35 @@ pub fn kill_session(pid: u32) {
     }
 }
 
+impl ProcessContainerizer {
+    /// SIGKILL a container's processes: its process group, then every member of its
+    /// cgroups (which hold all its descendants); without cgroups, every member of its
+    /// session, found by scanning `/proc` (which costs a read per process on the machine).
+    fn kill_container(&self, pid: u32, cid: &ContainerId) {
+        if self.cgroups.is_some() {
+            // SAFETY: plain signal delivery.
+            unsafe {
+                libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+            }
+            self.kill_cgroup_members(cid);
+        } else {
+            kill_session(pid);
+        }
+    }
+}
+
 impl Containerizer for ProcessContainerizer {
     fn launch(&self, spec: ContainerSpec) -> BoxFut<'_, Result<u32, String>> {
         Box::pin(async move {
-            let pid = self.launch_in_cgroups(&spec)?;
+            // fork/exec (and the sandbox and cgroup set-up) block: on a multi-thread
+            // runtime let the other workers go on (status updates, other launches).
+            let multi = tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            let pid = if multi {
+                tokio::task::block_in_place(|| self.launch_in_cgroups(&spec))?
+            } else {
+                self.launch_in_cgroups(&spec)?
+            };
             if let Ok(mut m) = self.pids.lock() {
                 m.insert(spec.container_id.clone(), pid);
             }
@@ -465,7 +528,7 @@ impl Containerizer for ProcessContainerizer {
                 tokio::time::sleep(self.poll).await;
             };
             // Kill whatever the executor left behind in its session and its cgroups.
-            kill_session(pid);
+            self.kill_container(pid, &container_id);
             self.release_cgroups(&container_id).await;
             if let Ok(mut m) = self.pids.lock() {
                 m.remove(&container_id);
@@ -481,8 +544,7 @@ impl Containerizer for ProcessContainerizer {
                 self.release_cgroups(&container_id).await;
                 return;
             };
-            kill_session(pid);
-            self.kill_cgroup_members(&container_id);
+            self.kill_container(pid, &container_id);
             // Wait (bounded) until `wait` has reaped the main process, so no zombie is left
             // behind when the agent stops right after.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -342,6 +342,8 @@ impl Shared {
             args: Vec::new(),
             env,
             resources: req.resources.clone(),
+            // Set below for the built-in executors.
+            self_isolating: false,
         };
         if !req.command_executor && crate::executors::is_default_executor(&req.executor_info) {
             // The default executor (task groups): `mesos-default-executor` if installed, else
@@ -357,6 +359,7 @@ impl Shared {
                 crate::executor::ExecutorMode::Default.as_str().to_string(),
             ));
             spec.args = vec![format!("--launcher_dir={}", self.launcher_dir.display())];
+            spec.self_isolating = true;
             return Ok(spec);
         }
         if crate::executors::is_docker_command_executor(req.command_executor, &req.executor_info) {
@@ -378,6 +381,7 @@ impl Shared {
             ));
             spec.env.extend(settings.env(&req.container_id));
             spec.args = vec![format!("--launcher_dir={}", self.launcher_dir.display())];
+            spec.self_isolating = true;
             return Ok(spec);
         }
         if req.command_executor {
@@ -393,6 +397,7 @@ impl Shared {
                 ));
             }
             spec.args = vec![format!("--launcher_dir={}", self.launcher_dir.display())];
+            spec.self_isolating = true;
             return Ok(spec);
         }
         let cmd = command.ok_or("ExecutorInfo has no 'command'")?;

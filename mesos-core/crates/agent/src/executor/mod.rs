@@ -49,10 +49,22 @@ impl ExecutorMode {
         }
     }
 
+    /// From `MESOS_RS_EXECUTOR_MODE`, or from the name the binary was started under:
+    /// any suite binary linked as `mesos-executor` / `mesos-default-executor` /
+    /// `mesos-docker-executor` (as in a `--launcher_dir`) is that executor.
     fn from_env() -> Option<ExecutorMode> {
         std::env::var(EXECUTOR_MODE_ENV)
             .ok()
             .and_then(|v| ExecutorMode::parse(&v))
+            .or_else(|| {
+                let arg0 = std::env::args_os().next()?;
+                match std::path::Path::new(&arg0).file_name()?.to_str()? {
+                    "mesos-executor" => Some(ExecutorMode::Command),
+                    "mesos-default-executor" => Some(ExecutorMode::Default),
+                    "mesos-docker-executor" => Some(ExecutorMode::Docker),
+                    _ => None,
+                }
+            })
     }
 }
 
@@ -78,6 +90,10 @@ fn run_executor(mode: ExecutorMode) -> i32 {
         ExecutorMode::Default => "mesos-default-executor",
         ExecutorMode::Docker => "mesos-docker-executor",
     };
+    if let Err(e) = crate::containerizer::join_container() {
+        eprintln!("{name}: {e}");
+        return 1;
+    }
     let env = match ExecutorEnv::from_env() {
         Ok(e) => e,
         Err(e) => {
