@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::{ApiError, Marathon, Output};
 use crate::events::EventBus;
 use crate::health::{self, HealthResult, Target};
-use crate::store::Store;
+use crate::store::{Store, StoreOp};
 
 pub fn now() -> f64 {
     SystemTime::now()
@@ -24,6 +24,9 @@ pub fn now() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+/// At most this many queued messages share one store batch.
+const MAX_BATCH: usize = 256;
 
 /// Called once the job's store writes are done (or failed).
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -135,31 +138,43 @@ impl Actor {
         let (health_tx, mut health_rx) = mpsc::unbounded_channel::<HealthResult>();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            let outputs = tokio::select! {
+            let mut outputs = Vec::new();
+            let mut finishes: Vec<Finish> = Vec::new();
+            tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
-                    match msg {
-                        Msg::Job(job) => {
-                            let mut out = Vec::new();
-                            let finish = job(&mut self.core, now(), &mut out);
-                            // Persist before acknowledging.
-                            let stored = self.apply(out, &health_tx);
-                            finish(stored);
-                            continue;
+                    self.handle(msg, &mut outputs, &mut finishes);
+                    // Group commit: whatever else is already queued goes into the same
+                    // store batch (one SQLite commit or ZooKeeper multi, not one each).
+                    for _ in 0..MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(msg) => self.handle(msg, &mut outputs, &mut finishes),
+                            Err(_) => break,
                         }
-                        Msg::Subscribed { framework_id, master } => {
-                            self.core.subscribed(now(), &framework_id, &master)
-                        }
-                        Msg::Event(ev) => self.core.event(now(), *ev),
-                        Msg::Disconnected => self.core.disconnected(now()),
                     }
                 }
                 Some(h) = health_rx.recv() => {
-                    self.core.health_result(now(), &h.task_id, h.check_index, h.result)
+                    outputs = self.core.health_result(now(), &h.task_id, h.check_index, h.result);
                 }
-                _ = tick.tick() => self.core.tick(now()),
+                _ = tick.tick() => outputs = self.core.tick(now()),
             };
-            let _ = self.apply(outputs, &health_tx);
+            // Persist before acknowledging.
+            let stored = self.apply(outputs, &health_tx);
+            for finish in finishes {
+                finish(stored.clone());
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg, outputs: &mut Vec<Output>, finishes: &mut Vec<Finish>) {
+        match msg {
+            Msg::Job(job) => finishes.push(job(&mut self.core, now(), outputs)),
+            Msg::Subscribed {
+                framework_id,
+                master,
+            } => outputs.extend(self.core.subscribed(now(), &framework_id, &master)),
+            Msg::Event(ev) => outputs.extend(self.core.event(now(), *ev)),
+            Msg::Disconnected => outputs.extend(self.core.disconnected(now())),
         }
     }
 
@@ -178,6 +193,7 @@ impl Actor {
             })
             .flatten()
             .collect();
+        let ops = last_op_per_key(ops);
         let mut stored = Ok(());
         if !ops.is_empty() {
             if let Err(e) = self.store.batch(&ops) {
@@ -221,7 +237,22 @@ impl Actor {
     }
 }
 
-/// Sends calls in order over the current subscription; calls made while
+/// Only the last write of each key, in the order of those last writes: the same end
+/// state, and a batch never touches one key twice (ZooKeeper's multi would refuse).
+fn last_op_per_key(ops: Vec<StoreOp>) -> Vec<StoreOp> {
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        last.insert(op.key().to_string(), i);
+    }
+    ops.into_iter()
+        .enumerate()
+        .filter(|(i, op)| last.get(op.key()) == Some(i))
+        .map(|(_, op)| op)
+        .collect()
+}
+
+/// Sends calls in order over the current subscription (acknowledgements at once, each
+/// on its own); calls made while
 /// disconnected are dropped (the core reconciles when it subscribes again).
 async fn send_calls(
     mut rx: mpsc::UnboundedReceiver<Call>,
@@ -230,6 +261,16 @@ async fn send_calls(
     while let Some(call) = rx.recv().await {
         let c = client.lock().expect("lock").clone();
         let Some(c) = c else { continue };
+        if matches!(call, Call::Acknowledge(_)) {
+            // Acknowledgements are independent of each other and of other calls, and
+            // each one gates the agent's next update of its task: do not queue them.
+            tokio::spawn(async move {
+                if let Err(e) = c.call(call).await {
+                    tracing::warn!("acknowledgement failed: {e}");
+                }
+            });
+            continue;
+        }
         if let Err(e) = c.call(call).await {
             tracing::warn!("scheduler call failed: {e}");
         }
@@ -299,5 +340,26 @@ async fn connect(
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_keeps_the_last_write_of_each_key_in_order() {
+        let put = |k: &str, v: &str| StoreOp::Put(k.into(), v.as_bytes().to_vec());
+        let ops = vec![
+            put("a", "1"),
+            put("b", "1"),
+            StoreOp::Delete("a".into()),
+            put("c", "1"),
+            put("b", "2"),
+        ];
+        assert_eq!(
+            last_op_per_key(ops),
+            vec![StoreOp::Delete("a".into()), put("c", "1"), put("b", "2")]
+        );
     }
 }
