@@ -59,10 +59,17 @@ impl Api {
 
     /// (tasksRunning, tasksStaged, deployments) of the app.
     async fn counts(&self) -> (u64, u64, usize) {
+        // The list form embeds counts and deployments only: polling `/v2/apps/<id>`
+        // (which embeds every task) every 20 ms would cost the cluster's CPU.
         let v = self
-            .call(reqwest::Method::GET, &format!("/v2/apps{APP}"), None)
+            .call(reqwest::Method::GET, &format!("/v2/apps?id={APP}"), None)
             .await;
-        let a = &v["app"];
+        let Some(a) = v["apps"]
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["id"] == APP))
+        else {
+            return (0, 0, 0);
+        };
         (
             a["tasksRunning"].as_u64().unwrap_or(0),
             a["tasksStaged"].as_u64().unwrap_or(0),

@@ -418,6 +418,39 @@ fn spawn(spec: &ContainerSpec, cgroup_procs: &[std::ffi::CString]) -> Result<u32
     Ok(child.id())
 }
 
+/// A pidfd for `pid`, registered with the runtime (None where the kernel or the runtime
+/// cannot provide one).
+fn pidfd(pid: u32) -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the fd was just returned to us and is owned by nothing else.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: the AsyncFd owns the fd and deregisters it before closing it on drop.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+    }
+    .ok()
+}
+
+/// True while `pid` has not ended (checked without reaping it).
+fn poll_exit_pending(pid: u32) -> bool {
+    pid_alive(pid) && !is_zombie(pid)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
 /// Whether a process exists (a zombie child counts as alive until reaped).
 pub fn pid_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence.
@@ -521,11 +554,24 @@ impl Containerizer for ProcessContainerizer {
     fn wait(&self, container_id: ContainerId) -> BoxFut<'_, Option<i32>> {
         Box::pin(async move {
             let pid = self.pid_of(&container_id)?;
+            // A pidfd turns readable when the process ends: no polling per container
+            // (where pidfds are missing, poll every `self.poll`).
+            let pidfd = pidfd(pid);
             let status = loop {
                 if let Some(s) = poll_exit(pid) {
                     break s;
                 }
-                tokio::time::sleep(self.poll).await;
+                match &pidfd {
+                    Some(fd) => {
+                        if let Ok(mut ready) = fd.readable().await {
+                            ready.retain_ready();
+                        }
+                        if poll_exit_pending(pid) {
+                            tokio::time::sleep(self.poll).await;
+                        }
+                    }
+                    None => tokio::time::sleep(self.poll).await,
+                }
             };
             // Kill whatever the executor left behind in its session and its cgroups.
             self.kill_container(pid, &container_id);

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 /// How often the state machine is ticked (retries, timeouts).
 const TICK: Duration = Duration::from_millis(100);
 /// How often a running container is checked for limitations (OOM kills).
-const LIMITATION_POLL: Duration = Duration::from_millis(250);
+const LIMITATION_POLL: Duration = Duration::from_secs(1);
 
 pub(crate) struct Core {
     pub agent: Agent,
