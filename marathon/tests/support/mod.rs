@@ -225,30 +225,9 @@ impl Env {
         }
     }
 
-    /// Task states the master reports for this Marathon's framework.
-    pub async fn master_tasks(&self) -> Vec<Value> {
-        let url = format!("http://{}/master/state", self.cluster.master_addr());
-        let text = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        v["frameworks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|f| f["name"] == "marathon")
-            .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
-            .collect()
-    }
-
-    /// A task of this Marathon's framework as the master reports it, running or done.
-    pub async fn master_task(&self, task_id: &str) -> Option<Value> {
+    /// The tasks the master reports for this Marathon's framework (with the completed
+    /// ones when `completed`).
+    async fn framework_tasks(&self, completed: bool) -> Vec<Value> {
         let url = format!("http://{}/master/state", self.cluster.master_addr());
         let text = self
             .http
@@ -267,9 +246,24 @@ impl Env {
             .filter(|f| f["name"] == "marathon")
             .flat_map(|f| {
                 let mut all = f["tasks"].as_array().cloned().unwrap_or_default();
-                all.extend(f["completed_tasks"].as_array().cloned().unwrap_or_default());
+                if completed {
+                    all.extend(f["completed_tasks"].as_array().cloned().unwrap_or_default());
+                }
                 all
             })
+            .collect()
+    }
+
+    /// Task states the master reports for this Marathon's framework.
+    pub async fn master_tasks(&self) -> Vec<Value> {
+        self.framework_tasks(false).await
+    }
+
+    /// A task of this Marathon's framework as the master reports it, running or done.
+    pub async fn master_task(&self, task_id: &str) -> Option<Value> {
+        self.framework_tasks(true)
+            .await
+            .into_iter()
             .find(|t| t["id"] == task_id)
     }
 
