@@ -873,14 +873,17 @@ impl Marathon {
         if !errs.is_empty() {
             return Err(ApiError::invalid(errs.into_vec()));
         }
-        let replaces_apps = body.get("apps").is_some() || body.get("groups").is_some();
         let mut target = self.apps.clone();
-        if replaces_apps {
-            target.retain(|a, _| {
-                !under(&gid, a)
-                    || gid == "/" && body.get("apps").is_none() && body.get("groups").is_none()
-            });
-        }
+        // As Marathon's GroupUpdate: `apps` replaces the group's own apps, `groups` its
+        // subgroups (with their apps); what the body leaves out stays.
+        let (own, nested) = (body.get("apps").is_some(), body.get("groups").is_some());
+        target.retain(|a, _| {
+            if !under(&gid, a) || a == &gid {
+                return true;
+            }
+            let direct = a.matches('/').count() == gid_depth(&gid) + 1;
+            !(direct && own || !direct && nested)
+        });
         let others = target.clone();
         for mut app in new_apps {
             let previous = self.apps.get(&app.id).cloned();
@@ -911,7 +914,7 @@ impl Marathon {
             ));
             self.groups.insert(g, meta);
         }
-        if replaces_apps {
+        if body.get("groups").is_some() {
             let stale: Vec<String> = self
                 .groups
                 .keys()
@@ -976,6 +979,11 @@ fn in_entry(mut e: ApiError, i: usize) -> ApiError {
         }
     }
     e
+}
+
+/// Number of segments of a group id (`/` has 0).
+fn gid_depth(gid: &str) -> usize {
+    gid.split('/').filter(|s| !s.is_empty()).count()
 }
 
 fn ops_mention(ops: &[StoreOp], g: &str) -> bool {

@@ -205,3 +205,41 @@ fn versions_are_unique_and_increasing_within_one_millisecond() {
     assert!(b > a, "{a} {b}");
     assert!(a.ends_with('Z'));
 }
+
+#[test]
+fn a_group_update_replaces_only_what_it_names() {
+    let mut m = core();
+    let mut out = Vec::new();
+    let app =
+        |id: &str| json!({"id": id, "cmd": "sleep 1", "cpus": 0.1, "mem": 16, "instances": 0});
+    m.create_group(
+        1000.0,
+        None,
+        json!({"id": "/g", "apps": [app("a")], "groups": [{"id": "sub", "apps": [app("b")]}]}),
+        false,
+        &mut out,
+    )
+    .unwrap();
+    let ids = |m: &Marathon| m.apps.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(ids(&m), ["/g/a", "/g/sub/b"]);
+    // `apps` only: the group's own apps are replaced, the subgroup stays.
+    m.update_group(
+        1001.0,
+        Some("/g"),
+        json!({"apps": [app("c")]}),
+        true,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(ids(&m), ["/g/c", "/g/sub/b"]);
+    // `groups` only: the subgroups are replaced, the own apps stay.
+    m.update_group(1002.0, Some("/g"), json!({"groups": []}), true, &mut out)
+        .unwrap();
+    assert_eq!(ids(&m), ["/g/c"]);
+    // A second POST of the group is refused, and changes nothing.
+    let e = m
+        .create_group(1003.0, Some("/g"), json!({"apps": []}), false, &mut out)
+        .unwrap_err();
+    assert_eq!(e.status, 409);
+    assert_eq!(ids(&m), ["/g/c"]);
+}
