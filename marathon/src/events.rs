@@ -483,6 +483,48 @@ pub fn deployment_success(timestamp: &str, id: &str, plan: Value) -> Value {
     })
 }
 
+/// A message an executor sent to the framework (`data` is the base64 of the wire).
+pub fn framework_message_event(
+    timestamp: &str,
+    slave_id: &str,
+    executor_id: &str,
+    message: &str,
+) -> Value {
+    json!({
+        "eventType": "framework_message_event",
+        "timestamp": timestamp,
+        "slaveId": slave_id,
+        "executorId": executor_id,
+        "message": message,
+    })
+}
+
+/// A health check an app version brings.
+pub fn add_health_check_event(
+    timestamp: &str,
+    app_id: &str,
+    version: &str,
+    health_check: Value,
+) -> Value {
+    json!({
+        "eventType": "add_health_check_event",
+        "timestamp": timestamp,
+        "appId": app_id,
+        "version": version,
+        "healthCheck": health_check,
+    })
+}
+
+/// A health check an app version dropped.
+pub fn remove_health_check_event(timestamp: &str, app_id: &str, health_check: Value) -> Value {
+    json!({
+        "eventType": "remove_health_check_event",
+        "timestamp": timestamp,
+        "appId": app_id,
+        "healthCheck": health_check,
+    })
+}
+
 /// `reason` is included when known.
 pub fn deployment_failed(timestamp: &str, id: &str, plan: Value, reason: Option<&str>) -> Value {
     let mut event = json!({

@@ -375,6 +375,35 @@ impl Marathon {
             version.clone().into_bytes(),
         ));
         out.push(Output::Store(ops));
+        let ts = iso8601(now);
+        for app_id in &affected {
+            let old = self
+                .apps
+                .get(app_id)
+                .map(|a| &a.health_checks[..])
+                .unwrap_or(&[]);
+            let new = target
+                .get(app_id)
+                .map(|a| &a.health_checks[..])
+                .unwrap_or(&[]);
+            let json = |h: &crate::app::HealthCheck| serde_json::to_value(h).unwrap_or_default();
+            for h in new.iter().filter(|h| !old.contains(h)) {
+                let v = target[app_id].version.clone().unwrap_or_default();
+                out.push(Output::Event(crate::events::add_health_check_event(
+                    &ts,
+                    app_id,
+                    &v,
+                    json(h),
+                )));
+            }
+            for h in old.iter().filter(|h| !new.contains(h)) {
+                out.push(Output::Event(crate::events::remove_health_check_event(
+                    &ts,
+                    app_id,
+                    json(h),
+                )));
+            }
+        }
         self.apps = target;
         self.deployments.push(d);
         out.push(Output::Event(crate::events::group_change_success(
@@ -568,6 +597,12 @@ impl Marathon {
             }
         }
         let (app, created) = self.updated_app(now, id, body, partial, must_exist)?;
+        let posted = crate::events::api_post_event(
+            &iso8601(now),
+            "",
+            &format!("/v2/apps{}", app.id),
+            serde_json::to_value(&app).unwrap_or_default(),
+        );
         if self.group_exists(&app.id) && !self.apps.contains_key(&app.id) {
             return Err(ApiError::new(
                 409,
@@ -577,6 +612,7 @@ impl Marathon {
         let mut target = self.apps.clone();
         target.insert(app.id.clone(), app);
         let r = self.deploy(now, target, BTreeSet::new(), force, out)?;
+        out.insert(0, Output::Event(posted));
         Ok((r, created))
     }
 

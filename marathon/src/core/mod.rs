@@ -281,7 +281,13 @@ impl Marathon {
                 }
                 out.push(Output::Resubscribe);
             }
-            Event::Rescind(_) | Event::Message(_) | Event::Failure(_) | Event::Heartbeat => {}
+            Event::Message(msg) => out.push(Output::Event(events::framework_message_event(
+                &iso8601(now),
+                &msg.agent_id.value,
+                &msg.executor_id.value,
+                &msg.data,
+            ))),
+            Event::Rescind(_) | Event::Failure(_) | Event::Heartbeat => {}
         }
         self.step(now, &mut out);
         out

@@ -243,3 +243,49 @@ fn a_group_update_replaces_only_what_it_names() {
     assert_eq!(e.status, 409);
     assert_eq!(ids(&m), ["/g/c"]);
 }
+
+#[test]
+fn health_check_changes_and_executor_messages_are_events() {
+    let mut m = core();
+    let mut out = Vec::new();
+    let hc = json!([{"protocol": "TCP", "portIndex": 0}]);
+    m.create_app(
+        1000.0,
+        json!({"id": "/h", "cmd": "sleep 1", "cpus": 0.1, "mem": 16, "instances": 0, "healthChecks": hc}),
+        false,
+        &mut out,
+    )
+    .unwrap();
+    assert!(events(&out).contains(&"add_health_check_event".to_string()));
+    let mut out = Vec::new();
+    let opts = super::UpdateOptions {
+        partial: true,
+        force: true,
+        must_exist: true,
+    };
+    m.update_app(1001.0, "/h", json!({"healthChecks": []}), opts, &mut out)
+        .unwrap();
+    let kinds = events(&out);
+    assert_eq!(kinds[0], "api_post_event", "{kinds:?}");
+    assert!(
+        kinds.contains(&"remove_health_check_event".to_string()),
+        "{kinds:?}"
+    );
+    let out = m.event(
+        1002.0,
+        Event::Message(mesos_core::proto::scheduler::Message {
+            agent_id: AgentId::new("a1"),
+            executor_id: mesos_core::proto::ids::ExecutorId::new("e1"),
+            data: "aGk=".into(),
+        }),
+    );
+    let msg = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Event(e) if e["eventType"] == "framework_message_event" => Some(e.clone()),
+            _ => None,
+        })
+        .expect("a framework_message_event");
+    assert_eq!(msg["message"], "aGk=");
+    assert_eq!(msg["executorId"], "e1");
+}
