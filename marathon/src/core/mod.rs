@@ -8,6 +8,7 @@
 
 mod commands;
 mod deploy;
+mod groups;
 mod launch;
 pub mod model;
 mod persist;
