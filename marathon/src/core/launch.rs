@@ -101,11 +101,7 @@ fn host_ports(app: &AppDefinition, available: &Resources) -> Option<Vec<u16>> {
             .map(|p| (app.require_ports && p.port > 0).then_some(p.port as u16))
             .collect()
     } else {
-        app.container
-            .as_ref()
-            .and_then(|c| c.port_mappings.as_ref())
-            .into_iter()
-            .flatten()
+        port_mappings(app)
             .filter_map(|m| m.host_port)
             .map(|h| (h > 0).then_some(h as u16))
             .collect()
@@ -342,6 +338,15 @@ fn record_offer(
     }
 }
 
+/// The container's port mappings (none for host networking or without a container).
+fn port_mappings(app: &AppDefinition) -> impl Iterator<Item = &crate::app::PortMapping> {
+    app.container
+        .as_ref()
+        .and_then(|c| c.port_mappings.as_ref())
+        .into_iter()
+        .flatten()
+}
+
 /// Service ports of an app (assigned when the app was stored).
 pub(crate) fn service_ports(app: &AppDefinition) -> Vec<u16> {
     if app.is_host_networking() {
@@ -351,13 +356,7 @@ pub(crate) fn service_ports(app: &AppDefinition) -> Vec<u16> {
             .map(|p| p.port as u16)
             .collect()
     } else {
-        app.container
-            .as_ref()
-            .and_then(|c| c.port_mappings.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|m| m.service_port as u16)
-            .collect()
+        port_mappings(app).map(|m| m.service_port as u16).collect()
     }
 }
 
@@ -411,11 +410,7 @@ fn task_env(
             .map(|p| p.name.clone())
             .collect()
     } else {
-        app.container
-            .as_ref()
-            .and_then(|c| c.port_mappings.as_ref())
-            .into_iter()
-            .flatten()
+        port_mappings(app)
             .filter(|m| m.host_port.is_some())
             .map(|m| m.name.clone())
             .collect()

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use mesos_agent::AgentHandle;
 use mesos_proto::ids::*;
-use mesos_proto::internal::{AgentToMaster, MasterToAgent, Registration};
+use mesos_proto::internal::{MasterToAgent, Registration};
 use mesos_proto::v1::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,20 +59,6 @@ fn task_file(dir: &Path, eid: &str, task: &str, file: &str) -> PathBuf {
     dir.canonicalize().unwrap().join(format!(
         "slaves/{AGENT_ID}/frameworks/F/executors/{eid}/runs/latest/tasks/{task}/{file}"
     ))
-}
-
-async fn executor_exited(fake: &Fake, eid: &str) -> i32 {
-    wait_until(&format!("EXECUTOR_EXITED of {eid}"), || {
-        fake.messages.lock().unwrap().iter().find_map(|m| match m {
-            AgentToMaster::ExecutorExited {
-                executor_id,
-                status,
-                ..
-            } if executor_id.value == eid => Some(*status),
-            _ => None,
-        })
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use mesos_proto::internal::{AgentToMaster, MasterToAgent};
+use mesos_proto::internal::MasterToAgent;
 use mesos_proto::v1::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -44,20 +44,6 @@ fn distinct(updates: Vec<TaskStatus>) -> Vec<TaskStatus> {
         .into_iter()
         .filter(|s| seen.insert(s.uuid.clone()))
         .collect()
-}
-
-async fn executor_exited(fake: &Fake, eid: &str) -> i32 {
-    wait_until(&format!("EXECUTOR_EXITED of {eid}"), || {
-        fake.messages.lock().unwrap().iter().find_map(|m| match m {
-            AgentToMaster::ExecutorExited {
-                executor_id,
-                status,
-                ..
-            } if executor_id.value == eid => Some(*status),
-            _ => None,
-        })
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -272,3 +272,19 @@ pub async fn files_read(base: &str, path: &Path) -> (u16, serde_json::Value) {
     ))
     .await
 }
+
+/// The exit status the agent reported for executor `eid` (EXECUTOR_EXITED).
+#[allow(dead_code)]
+pub async fn executor_exited(fake: &Fake, eid: &str) -> i32 {
+    wait_until(&format!("EXECUTOR_EXITED of {eid}"), || {
+        fake.messages.lock().unwrap().iter().find_map(|m| match m {
+            AgentToMaster::ExecutorExited {
+                executor_id,
+                status,
+                ..
+            } if executor_id.value == eid => Some(*status),
+            _ => None,
+        })
+    })
+    .await
+}
