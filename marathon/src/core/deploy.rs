@@ -123,6 +123,11 @@ impl Marathon {
     }
 
     fn roll_view(&self, app: &AppDefinition) -> RollView {
+        self.roll_view_of(app, &self.active_of(&app.id))
+    }
+
+    /// The rolling-restart view of `app` given its active instances.
+    fn roll_view_of(&self, app: &AppDefinition, active: &[&super::Instance]) -> RollView {
         let config = config_version(app);
         let mut v = RollView {
             target: app.instances.max(0) as u32,
@@ -133,7 +138,7 @@ impl Marathon {
             new_active: 0,
             new_ready: 0,
         };
-        for i in self.active_of(&app.id) {
+        for i in active {
             let ready = self.is_ready(i, Some(app));
             if i.config_version == config {
                 v.new_active += 1;
@@ -150,35 +155,35 @@ impl Marathon {
     /// demand per app (what offers should be used for).
     pub(crate) fn converge(&mut self, now: f64, out: &mut Vec<Output>) -> BTreeMap<String, u32> {
         self.advance_deployments(now, out);
-        let mut ids: Vec<String> = self.apps.keys().cloned().collect();
-        for i in self.instances.values() {
-            if !self.apps.contains_key(&i.app_id) {
-                ids.push(i.app_id.clone());
-            }
+        // Active instances by app, built once (this runs after every input).
+        let mut active_by_app: BTreeMap<&str, Vec<&super::Instance>> = BTreeMap::new();
+        for i in self.instances.values().filter(|i| i.is_active()) {
+            active_by_app.entry(i.app_id.as_str()).or_default().push(i);
         }
+        let mut ids: Vec<&str> = self.apps.keys().map(String::as_str).collect();
+        ids.extend(active_by_app.keys().copied());
         ids.sort();
         ids.dedup();
         let mut demand = BTreeMap::new();
         let mut kills = Vec::new();
         for id in ids {
-            let (action, held) = self.deployment_action(&id);
-            let Some(app) = self.apps.get(&id) else {
+            let active = active_by_app.get(id).cloned().unwrap_or_default();
+            let Some(app) = self.apps.get(id) else {
                 // Removed: every instance goes.
-                kills.extend(self.active_of(&id).iter().map(|i| i.task_id.clone()));
+                kills.extend(active.iter().map(|i| i.task_id.clone()));
                 continue;
             };
+            let (action, held) = self.deployment_action(id);
             if held {
                 continue;
             }
-            let active = self.active_of(&id);
             match action {
                 Some(ActionKind::StartApplication) => {}
                 Some(ActionKind::StopApplication) => {
                     kills.extend(active.iter().map(|i| i.task_id.clone()));
                 }
                 Some(ActionKind::RestartApplication) => {
-                    let view = self.roll_view(app);
-                    let d = roll(&view);
+                    let d = roll(&self.roll_view_of(app, &active));
                     if d.kill_old > 0 {
                         let config = config_version(app);
                         let old: Vec<_> = active
@@ -193,19 +198,16 @@ impl Marathon {
                         ));
                     }
                     if d.launch_new > 0 {
-                        demand.insert(id.clone(), d.launch_new);
+                        demand.insert(id.to_string(), d.launch_new);
                     }
                 }
                 Some(ActionKind::ScaleApplication) | None => {
                     let want = app.instances.max(0) as usize;
-                    if active.len() > want {
-                        kills.extend(self.choose_victims(
-                            active,
-                            app.kill_selection,
-                            self.active_of(&id).len() - want,
-                        ));
-                    } else if active.len() < want {
-                        demand.insert(id.clone(), (want - active.len()) as u32);
+                    let have = active.len();
+                    if have > want {
+                        kills.extend(self.choose_victims(active, app.kill_selection, have - want));
+                    } else if have < want {
+                        demand.insert(id.to_string(), (want - have) as u32);
                     }
                 }
             }
