@@ -43,10 +43,16 @@ impl ServerConfig {
     }
 }
 
+/// The scheduler of a leading Marathon: its handle and the tasks that make it up.
+struct Running {
+    handle: Handle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
 /// Who leads, as this Marathon knows it; shared with the HTTP layer.
 pub struct Leadership {
     /// Set while this Marathon leads and its scheduler runs.
-    running: Mutex<Option<Handle>>,
+    running: Mutex<Option<Running>>,
     /// `host:port` of the leader (this one or another), if known.
     leader: watch::Receiver<Option<String>>,
     abdicate: Notify,
@@ -56,7 +62,11 @@ pub struct Leadership {
 impl Leadership {
     /// The scheduler's handle while this Marathon leads.
     pub fn handle(&self) -> Option<Handle> {
-        self.running.lock().expect("lock").clone()
+        self.running
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(|r| r.handle.clone())
     }
 
     pub fn leader(&self) -> Option<String> {
@@ -65,6 +75,15 @@ impl Leadership {
 
     pub fn is_leader(&self) -> bool {
         self.handle().is_some()
+    }
+
+    /// Stop the scheduler (actor, subscription, call sender), if it runs.
+    fn stop_scheduler(&self) {
+        if let Some(r) = self.running.lock().expect("lock").take() {
+            for t in r.tasks {
+                t.abort();
+            }
+        }
     }
 
     /// Step down (`DELETE /v2/leader`); another Marathon may take over.
@@ -95,9 +114,7 @@ impl Server {
     pub fn stop(self) {
         self.http.abort();
         self.election.abort();
-        if let Some(h) = self.leadership.running.lock().expect("lock").take() {
-            drop(h);
-        }
+        self.leadership.stop_scheduler();
     }
 
     /// Stop cleanly: leave the election, stop the scheduler and the HTTP server.
@@ -232,7 +249,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Server, String> {
         stop.clone(),
         standalone_tx,
     ));
-    let state = crate::http::RouterState::new(leadership.clone(), Arc::new(cfg.core.clone()), bus);
+    let state = crate::http::RouterState::new(leadership.clone(), Arc::new(cfg.core.clone()));
     let http = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, crate::http::service(state)).await {
             tracing::error!("marathon http server: {e}");
@@ -296,7 +313,7 @@ async fn lead(
         };
         backoff = Duration::from_millis(500);
         tracing::info!("marathon {} leads", leadership.advertised);
-        *leadership.running.lock().expect("lock") = Some(handle);
+        *leadership.running.lock().expect("lock") = Some(Running { handle, tasks });
         enum End {
             Lost(String),
             Abdicated,
@@ -314,10 +331,7 @@ async fn lead(
                 End::Stopped
             }
         };
-        *leadership.running.lock().expect("lock") = None;
-        for t in tasks {
-            t.abort();
-        }
+        leadership.stop_scheduler();
         match end {
             End::Stopped => break,
             End::Lost(reason) => {

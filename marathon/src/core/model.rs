@@ -35,8 +35,8 @@ pub struct Instance {
     pub health: Vec<CheckState>,
     /// Health reported by the executor for a Mesos-level (COMMAND/MESOS_*) check.
     pub mesos_healthy: Option<bool>,
-    /// Whether this instance counts as launched by the current reconciliation pass
-    /// (health checks started by the runtime).
+    /// Marathon-level health checks were asked for (`Output::StartHealth`); reset on
+    /// restore, since checks restart when the task reports RUNNING again.
     #[serde(default)]
     pub health_started: bool,
     /// The task's IP addresses as the agent reported them (`container_status`), e.g. the

@@ -16,7 +16,6 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::core::{ApiError, Config};
-use crate::events::EventBus;
 use crate::runtime::Handle;
 use crate::server::Leadership;
 
@@ -25,16 +24,14 @@ use crate::server::Leadership;
 pub struct RouterState {
     leadership: Arc<Leadership>,
     cfg: Arc<Config>,
-    bus: EventBus,
     proxy: reqwest::Client,
 }
 
 impl RouterState {
-    pub fn new(leadership: Arc<Leadership>, cfg: Arc<Config>, bus: EventBus) -> Self {
+    pub fn new(leadership: Arc<Leadership>, cfg: Arc<Config>) -> Self {
         RouterState {
             leadership,
             cfg,
-            bus,
             proxy: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -221,7 +218,6 @@ async fn dispatch(
             ),
         };
     };
-    let _ = &shared.bus;
     let state = AppState {
         handle,
         cfg: shared.cfg.clone(),

@@ -165,8 +165,8 @@ impl Env {
         assert_eq!((s, body.as_str()), (200, "pong"), "GET /ping");
     }
 
-    /// The ids of the agents (as the master knows them).
-    pub async fn agent_ids(&self) -> Vec<String> {
+    /// The master's `/master/state`.
+    pub async fn master_state(&self) -> Value {
         let url = format!("http://{}/master/state", self.cluster.master_addr());
         let text = self
             .http
@@ -177,7 +177,12 @@ impl Env {
             .text()
             .await
             .unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The ids of the agents (as the master knows them).
+    pub async fn agent_ids(&self) -> Vec<String> {
+        let v = self.master_state().await;
         v["slaves"]
             .as_array()
             .into_iter()
@@ -228,17 +233,7 @@ impl Env {
     /// The tasks the master reports for this Marathon's framework (with the completed
     /// ones when `completed`).
     async fn framework_tasks(&self, completed: bool) -> Vec<Value> {
-        let url = format!("http://{}/master/state", self.cluster.master_addr());
-        let text = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
+        let v = self.master_state().await;
         v["frameworks"]
             .as_array()
             .into_iter()
