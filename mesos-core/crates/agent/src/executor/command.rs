@@ -16,8 +16,8 @@
 use super::docker::{self as dk, DockerEvent};
 use super::health::{self, HealthAction, HealthChecker, HealthTracker, ProbeContext};
 use super::session::{
-    classify_exit, duration_of, grace_of, signal_group, spawn_in_own_group, task_environment,
-    task_process, Connection, ExecutorEnv, Session, DEFAULT_KILL_GRACE,
+    classify_exit, duration_of, grace_of, path_in, signal_group, spawn_in_own_group,
+    task_environment, task_process, Connection, ExecutorEnv, Session, DEFAULT_KILL_GRACE,
 };
 use crate::docker::DockerSettings;
 use mesos_proto::executor::{AcknowledgedEv, Event, KillEv};
@@ -280,9 +280,9 @@ impl Executor {
 
     fn spawn_task(&self, task: &TaskInfo) -> Result<u32, String> {
         let cmd = task.command.clone().ok_or("task has no command")?;
-        let mut c = task_process(&cmd)?;
-        c.envs(self.task_env(task))
-            .current_dir(&self.session.env.sandbox);
+        let env = self.task_env(task);
+        let mut c = task_process(&cmd, path_in(&env))?;
+        c.envs(env).current_dir(&self.session.env.sandbox);
         spawn_in_own_group(c, self.exit_tx.clone(), |status| status)
     }
 

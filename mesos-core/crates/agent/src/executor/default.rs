@@ -10,8 +10,8 @@
 
 use super::session::{classify_exit, task_environment};
 use super::session::{
-    duration_of, grace_of, signal_group, spawn_in_own_group, task_process, Connection, ExecutorEnv,
-    Session, DEFAULT_KILL_GRACE,
+    duration_of, grace_of, path_in, signal_group, spawn_in_own_group, task_process, Connection,
+    ExecutorEnv, Session, DEFAULT_KILL_GRACE,
 };
 use mesos_proto::executor::{AcknowledgedEv, Event, KillEv};
 use mesos_proto::ids::*;
@@ -324,11 +324,9 @@ impl DefaultExecutor {
                 .map_err(|e| format!("cannot open {name} in {}: {e}", dir.display()))
         };
         let (stdout, stderr) = (open("stdout")?, open("stderr")?);
-        let mut c = task_process(&cmd)?;
-        c.envs(task_environment(task, &dir, &self.agent_hostname))
-            .current_dir(&dir)
-            .stdout(stdout)
-            .stderr(stderr);
+        let env = task_environment(task, &dir, &self.agent_hostname);
+        let mut c = task_process(&cmd, path_in(&env))?;
+        c.envs(env).current_dir(&dir).stdout(stdout).stderr(stderr);
         let task_id = task.task_id.clone();
         spawn_in_own_group(c, self.exit_tx.clone(), move |status| (task_id, status))
     }

@@ -171,16 +171,17 @@ async fn probe_command(check: &HealthCheck, ctx: &ProbeContext) -> Result<(), St
         .command
         .as_ref()
         .ok_or("COMMAND health check without a command")?;
-    let std_cmd = super::session::task_process(cmd)?;
-    let mut c = tokio::process::Command::from(std_cmd);
-    c.envs(ctx.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut env = ctx.env.clone();
     if let Some(vars) = &cmd.environment {
         for v in &vars.variables {
             if let Some(value) = &v.value {
-                c.env(&v.name, value);
+                env.push((v.name.clone(), value.clone()));
             }
         }
     }
+    let std_cmd = super::session::task_process(cmd, super::session::path_in(&env))?;
+    let mut c = tokio::process::Command::from(std_cmd);
+    c.envs(env);
     c.current_dir(&ctx.sandbox)
         .process_group(0)
         .stdout(std::process::Stdio::null())

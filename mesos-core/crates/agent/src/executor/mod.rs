@@ -11,6 +11,7 @@
 
 mod command;
 mod default;
+mod direct;
 mod docker;
 mod health;
 mod session;

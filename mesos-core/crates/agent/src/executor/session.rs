@@ -333,15 +333,33 @@ pub(crate) fn task_environment(
     env
 }
 
-/// The process of a command: `/bin/sh -c <value>` for a shell command, else `<value>` run
-/// with `arguments` (the first as `argv[0]`); without the executor mode variable and stdin.
-pub(super) fn task_process(cmd: &CommandInfo) -> Result<std::process::Command, String> {
+/// The process of a command: `/bin/sh -c <value>` for a shell command (or the command
+/// itself when the shell would add nothing, see `direct.rs`; `path` is the `PATH` the
+/// process will have), else `<value>` run with `arguments` (the first as `argv[0]`); without
+/// the executor mode variable and stdin.
+pub(super) fn task_process(
+    cmd: &CommandInfo,
+    path: Option<&str>,
+) -> Result<std::process::Command, String> {
     use std::os::unix::process::CommandExt;
     let value = cmd.value.clone().unwrap_or_default();
     let mut c = if cmd.shell {
-        let mut c = std::process::Command::new("/bin/sh");
-        c.arg("-c").arg(&value);
-        c
+        let path = path
+            .map(str::to_string)
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        match super::direct::direct_command(&value, &path) {
+            Some((program, argv)) => {
+                let mut c = std::process::Command::new(program);
+                c.arg0(&argv[0]).args(&argv[1..]);
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new("/bin/sh");
+                c.arg("-c").arg(&value);
+                c
+            }
+        }
     } else {
         if value.is_empty() {
             return Err("command value is empty".into());
@@ -358,6 +376,14 @@ pub(super) fn task_process(cmd: &CommandInfo) -> Result<std::process::Command, S
     Ok(c)
 }
 
+/// The last `PATH` in `env`, if it sets one.
+pub(super) fn path_in(env: &[(String, String)]) -> Option<&str> {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+}
+
 /// Spawn `c` in its own process group; a thread sends `exited(wait status)` on `tx` when
 /// it ends. The pid.
 pub(super) fn spawn_in_own_group<T: Send + 'static>(
@@ -366,14 +392,10 @@ pub(super) fn spawn_in_own_group<T: Send + 'static>(
     exited: impl FnOnce(i32) -> T + Send + 'static,
 ) -> Result<u32, String> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
-    // SAFETY: setpgid is async-signal-safe. The task gets its own process group (inside
-    // the executor's session) so kills reach its whole tree.
-    unsafe {
-        c.pre_exec(|| {
-            libc::setpgid(0, 0);
-            Ok(())
-        });
-    }
+    // The task gets its own process group (inside the executor's session) so kills reach
+    // its whole tree. Without pre-exec code, std starts it with posix_spawn (no fork of the
+    // executor).
+    c.process_group(0);
     let mut child = c.spawn().map_err(|e| e.to_string())?;
     let pid = child.id();
     std::thread::spawn(move || {
