@@ -452,7 +452,10 @@ impl Cgroups {
                 write(&d.join("cpu.max"), &limits.cpu_max())?;
             } else {
                 write(&d.join("cpu.shares"), &limits.cpu_shares().to_string())?;
-                write(&d.join("cpu.cfs_period_us"), &CFS_PERIOD_US.to_string())?;
+                // A new cgroup starts with the kernel's (and Mesos') 100 ms period.
+                if !initial {
+                    write(&d.join("cpu.cfs_period_us"), &CFS_PERIOD_US.to_string())?;
+                }
                 write(
                     &d.join("cpu.cfs_quota_us"),
                     &limits.cfs_quota_us().to_string(),
@@ -841,13 +844,15 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         let c = cpu.join(ROOT).join("c1");
         let m = mem.join(ROOT).join("c1");
         assert_eq!(rd(c.join("cpu.shares")), "204");
-        assert_eq!(rd(c.join("cpu.cfs_period_us")), "100000");
+        // A new cgroup keeps the kernel's 100 ms period: nothing is written at creation.
+        assert!(!c.join("cpu.cfs_period_us").exists());
         assert_eq!(rd(c.join("cpu.cfs_quota_us")), "20000");
         assert_eq!(rd(m.join("memory.limit_in_bytes")), (64 * MB).to_string());
         // Growing raises the hard limit; shrinking only lowers the soft one.
         cg.apply("c1", &Limits::from_resources(&res("cpus:1;mem:128")), false)
             .unwrap();
         assert_eq!(rd(m.join("memory.limit_in_bytes")), (128 * MB).to_string());
+        assert_eq!(rd(c.join("cpu.cfs_period_us")), "100000");
         assert_eq!(rd(c.join("cpu.cfs_quota_us")), "100000");
         cg.apply("c1", &Limits::from_resources(&res("cpus:1;mem:32")), false)
             .unwrap();

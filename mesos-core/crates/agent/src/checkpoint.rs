@@ -33,6 +33,21 @@ impl Checkpoint {
         Ok(Checkpoint { conn })
     }
 
+    /// Apply `ops` in one transaction (all or none).
+    pub fn apply_all(&self, ops: &[CheckpointOp]) -> Result<(), String> {
+        match ops {
+            [] => Ok(()),
+            [op] => self.apply(op),
+            _ => {
+                let tx = self.conn.unchecked_transaction().map_err(err)?;
+                for op in ops {
+                    self.apply(op)?;
+                }
+                tx.commit().map_err(err)
+            }
+        }
+    }
+
     pub fn apply(&self, op: &CheckpointOp) -> Result<(), String> {
         let c = &self.conn;
         let json = |v: &dyn erased::Ser| v.to_json();
@@ -55,10 +70,10 @@ impl Checkpoint {
                 .execute("DELETE FROM frameworks WHERE id = ?1", params![id.value])
                 .map(|_| ()),
             CheckpointOp::PutExecutor(e) => c
-                .execute(
-                    "INSERT OR REPLACE INTO executors (fw, id, v) VALUES (?1, ?2, ?3)",
-                    params![e.framework_id.value, e.info.executor_id.value, json(e)],
-                )
+                .prepare_cached("INSERT OR REPLACE INTO executors (fw, id, v) VALUES (?1, ?2, ?3)")
+                .and_then(|mut st| {
+                    st.execute(params![e.framework_id.value, e.info.executor_id.value, json(e)])
+                })
                 .map(|_| ()),
             CheckpointOp::RemoveExecutor(fw, id) => c
                 .execute(
@@ -67,10 +82,10 @@ impl Checkpoint {
                 )
                 .map(|_| ()),
             CheckpointOp::PutTask(t) => c
-                .execute(
-                    "INSERT OR REPLACE INTO tasks (fw, id, v) VALUES (?1, ?2, ?3)",
-                    params![t.framework_id.value, t.info.task_id.value, json(t)],
-                )
+                .prepare_cached("INSERT OR REPLACE INTO tasks (fw, id, v) VALUES (?1, ?2, ?3)")
+                .and_then(|mut st| {
+                    st.execute(params![t.framework_id.value, t.info.task_id.value, json(t)])
+                })
                 .map(|_| ()),
             CheckpointOp::RemoveTask(fw, id) => c
                 .execute("DELETE FROM tasks WHERE fw = ?1 AND id = ?2", params![fw.value, id.value])

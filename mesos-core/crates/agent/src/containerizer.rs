@@ -190,6 +190,9 @@ pub struct ProcessContainerizer {
     cgroups: Option<Cgroups>,
     /// Limitations of containers whose cgroups are gone (read just before removal).
     ended: Mutex<VecDeque<(ContainerId, Limitation)>>,
+    /// The limits last written to each live container's cgroups: an update that changes
+    /// nothing writes nothing.
+    applied: Mutex<HashMap<ContainerId, Limits>>,
 }
 
 impl Default for ProcessContainerizer {
@@ -199,6 +202,7 @@ impl Default for ProcessContainerizer {
             poll: Duration::from_millis(200),
             cgroups: None,
             ended: Mutex::new(VecDeque::new()),
+            applied: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -245,6 +249,9 @@ impl ProcessContainerizer {
         let Some(cg) = &self.cgroups else {
             return;
         };
+        if let Ok(mut m) = self.applied.lock() {
+            m.remove(cid);
+        }
         if let Some(l) = self.live_limitation(cid) {
             if let Ok(mut q) = self.ended.lock() {
                 q.push_back((cid.clone(), l));
@@ -319,6 +326,9 @@ impl ProcessContainerizer {
                 .collect();
             match spawn(spec, &procs) {
                 Ok(pid) => {
+                    if let Ok(mut m) = self.applied.lock() {
+                        m.insert(spec.container_id.clone(), limits);
+                    }
                     tracing::info!(
                         "Container {id}: cgroups with cpu.shares={} cpu.cfs_quota_us={} memory limit {}",
                         limits.cpu_shares(),
@@ -632,8 +642,18 @@ impl Containerizer for ProcessContainerizer {
             return;
         }
         let limits = Limits::from_resources(resources);
-        if let Err(e) = cg.apply(&container_id.value, &limits, false) {
-            tracing::warn!("Cannot update the limits of container {container_id}: {e}");
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if applied.get(container_id) == Some(&limits) {
+            return;
+        }
+        match cg.apply(&container_id.value, &limits, false) {
+            Ok(()) => {
+                applied.insert(container_id.clone(), limits);
+            }
+            Err(e) => {
+                applied.remove(container_id);
+                tracing::warn!("Cannot update the limits of container {container_id}: {e}");
+            }
         }
     }
 

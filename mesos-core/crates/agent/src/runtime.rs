@@ -10,7 +10,7 @@ use crate::state::*;
 use crate::view::ViewContext;
 use mesos_proto::executor::Event;
 use mesos_proto::ids::ContainerId;
-use mesos_proto::internal::{AgentEnvelope, AgentToMaster, MasterToAgent};
+use mesos_proto::internal::{AgentBatch, AgentToMaster, MasterToAgent};
 use mesos_proto::recordio;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -112,13 +112,24 @@ impl Shared {
         {
             let mut core = self.lock();
             let outputs = step(&mut core.agent, wall_now());
+            // Everything the step checkpoints is written (in one transaction) before any
+            // of its messages leaves.
+            let (ops, outputs): (Vec<_>, Vec<_>) = outputs
+                .into_iter()
+                .partition(|o| matches!(o, Output::Checkpoint(_)));
+            let ops: Vec<CheckpointOp> = ops
+                .into_iter()
+                .filter_map(|o| match o {
+                    Output::Checkpoint(op) => Some(op),
+                    _ => None,
+                })
+                .collect();
+            if let Err(e) = core.checkpoint.apply_all(&ops) {
+                tracing::error!("Failed to checkpoint: {e}");
+            }
             for o in outputs {
                 match o {
-                    Output::Checkpoint(op) => {
-                        if let Err(e) = core.checkpoint.apply(&op) {
-                            tracing::error!("Failed to checkpoint: {e}");
-                        }
-                    }
+                    Output::Checkpoint(_) => {}
                     Output::ToMaster(m) => {
                         let _ = self.master_tx.send(m);
                     }
@@ -940,10 +951,21 @@ async fn read_stream(
     }
 }
 
-/// Deliver messages to the master in order; a 409 means "re-register".
+/// Most messages sent in one POST.
+const MAX_BATCH: usize = 512;
+
+/// Deliver messages to the master in order, whatever queued up during the previous POST in
+/// one batch; a 409 means "re-register".
 async fn sender_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AgentToMaster>) {
     let client = http_client();
-    while let Some(message) = rx.recv().await {
+    while let Some(first) = rx.recv().await {
+        let mut messages = vec![first];
+        while messages.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => messages.push(m),
+                Err(_) => break,
+            }
+        }
         let Some(agent_id) = shared.lock().agent.agent_id.clone() else {
             continue;
         };
@@ -956,7 +978,7 @@ async fn sender_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AgentT
             continue;
         };
         let url = format!("{base}/internal/agent/message");
-        let body = serde_json::to_vec(&AgentEnvelope { agent_id, message }).unwrap_or_default();
+        let body = serde_json::to_vec(&AgentBatch { agent_id, messages }).unwrap_or_default();
         let resp = client
             .post(&url)
             .header("Content-Type", "application/json")

@@ -496,7 +496,15 @@ async fn agent_message(app: &App, req: Request<Body>) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let envelope: AgentEnvelope = match serde_json::from_slice(&body) {
+    /// An [`AgentEnvelope`] or an [`AgentBatch`].
+    #[derive(serde::Deserialize)]
+    struct Incoming {
+        agent_id: mesos_proto::ids::AgentId,
+        message: Option<mesos_proto::internal::AgentToMaster>,
+        #[serde(default)]
+        messages: Vec<mesos_proto::internal::AgentToMaster>,
+    }
+    let incoming: Incoming = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => {
             return text(
@@ -505,7 +513,19 @@ async fn agent_message(app: &App, req: Request<Body>) -> Response {
             )
         }
     };
-    reply_response(ask(app, Input::AgentMessage { envelope }).await)
+    let mut reply = Reply::Accepted;
+    for message in incoming.message.into_iter().chain(incoming.messages) {
+        let envelope = AgentEnvelope {
+            agent_id: incoming.agent_id.clone(),
+            message,
+        };
+        reply = ask(app, Input::AgentMessage { envelope }).await;
+        if !matches!(reply, Reply::Accepted | Reply::Ok) {
+            // Not registered (409): the agent reconnects and resends its pending updates.
+            break;
+        }
+    }
+    reply_response(reply)
 }
 
 async fn teardown(app: &App, req: Request<Body>) -> Response {

@@ -4,7 +4,7 @@
 //!   RecordIO stream of [`MasterToAgent`] messages, the first being `REGISTERED` or
 //!   `REREGISTERED` (or `ERROR`, then the stream closes).
 //! * The agent sends everything else as `POST /internal/agent/message` with an
-//!   [`AgentEnvelope`]; the master answers 202, or 409 when the agent is not (or no longer)
+//!   [`AgentEnvelope`] or an [`AgentBatch`]; the master answers 202, or 409 when the agent is not (or no longer)
 //!   registered on this stream, which tells the agent to reconnect.
 //! * The master pings every `ping_interval_secs`; after `max_missed_pongs` unanswered pings
 //!   it marks the agent unreachable.
@@ -141,6 +141,15 @@ pub enum AgentToMaster {
 pub struct AgentEnvelope {
     pub agent_id: AgentId,
     pub message: AgentToMaster,
+}
+
+/// Several agent messages in one `POST /internal/agent/message`, handled in order (the agent
+/// sends whatever has queued up while its previous POST was in flight). The master also
+/// takes a single [`AgentEnvelope`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentBatch {
+    pub agent_id: AgentId,
+    pub messages: Vec<AgentToMaster>,
 }
 
 #[cfg(test)]

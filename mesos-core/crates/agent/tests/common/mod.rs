@@ -13,7 +13,7 @@ use axum::Router;
 use futures::StreamExt;
 use mesos_agent::{AgentFlags, AgentHandle};
 use mesos_proto::ids::*;
-use mesos_proto::internal::{AgentEnvelope, AgentToMaster, MasterToAgent, Registration};
+use mesos_proto::internal::{AgentBatch, AgentToMaster, MasterToAgent, Registration};
 use mesos_proto::v1::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,23 +117,26 @@ async fn connect(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
 }
 
 async fn message(State(fake): State<Arc<Fake>>, body: Bytes) -> StatusCode {
-    let Ok(env) = serde_json::from_slice::<AgentEnvelope>(&body) else {
+    let Ok(batch) = serde_json::from_slice::<AgentBatch>(&body) else {
         return StatusCode::BAD_REQUEST;
     };
-    if let AgentToMaster::StatusUpdate { status, .. } = &env.message {
-        if fake.ack_all_quietly {
-            if let (Some(tx), Some(uuid)) = (fake.stream.lock().unwrap().clone(), &status.uuid) {
-                let _ = tx.send(MasterToAgent::Acknowledge {
-                    framework_id: FrameworkId::new("F"),
-                    task_id: status.task_id.clone(),
-                    uuid: uuid.clone(),
-                });
+    for message in batch.messages {
+        if let AgentToMaster::StatusUpdate { status, .. } = &message {
+            if fake.ack_all_quietly {
+                if let (Some(tx), Some(uuid)) = (fake.stream.lock().unwrap().clone(), &status.uuid)
+                {
+                    let _ = tx.send(MasterToAgent::Acknowledge {
+                        framework_id: FrameworkId::new("F"),
+                        task_id: status.task_id.clone(),
+                        uuid: uuid.clone(),
+                    });
+                }
+            } else if fake.auto_ack.load(Ordering::SeqCst) {
+                fake.ack(status);
             }
-        } else if fake.auto_ack.load(Ordering::SeqCst) {
-            fake.ack(status);
         }
+        fake.messages.lock().unwrap().push(message);
     }
-    fake.messages.lock().unwrap().push(env.message);
     StatusCode::ACCEPTED
 }
 
