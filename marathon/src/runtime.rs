@@ -25,6 +25,9 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Acknowledgements in flight at once (each sender has its own connection to the master).
+const ACK_SENDERS: usize = 4;
+
 /// At most this many queued messages share one store batch.
 const MAX_BATCH: usize = 256;
 
@@ -196,7 +199,17 @@ impl Actor {
         let ops = last_op_per_key(ops);
         let mut stored = Ok(());
         if !ops.is_empty() {
-            if let Err(e) = self.store.batch(&ops) {
+            // A commit waits for the disk: on a multi-threaded runtime the worker hands its
+            // other tasks (the master's and agents' in `mesos-local`) to the others meanwhile.
+            let store = &mut self.store;
+            let mut write = || store.batch(&ops);
+            let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                    tokio::task::block_in_place(write)
+                }
+                _ => write(),
+            };
+            if let Err(e) = result {
                 tracing::error!("store write failed: {e}");
                 stored = Err(e);
             }
@@ -258,17 +271,30 @@ async fn send_calls(
     mut rx: mpsc::UnboundedReceiver<Call>,
     client: Arc<Mutex<Option<SchedulerClient>>>,
 ) {
+    // Acknowledgements are independent of each other and of other calls, and each one
+    // gates the agent's next update of its task: they do not queue behind other calls but
+    // go out over a few connections of their own (one per sender, kept alive), rather than
+    // one connection per acknowledgement.
+    let ack_senders: Vec<mpsc::UnboundedSender<(SchedulerClient, Call)>> = (0..ACK_SENDERS)
+        .map(|_| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<(SchedulerClient, Call)>();
+            tokio::spawn(async move {
+                while let Some((c, call)) = rx.recv().await {
+                    if let Err(e) = c.call(call).await {
+                        tracing::warn!("acknowledgement failed: {e}");
+                    }
+                }
+            });
+            tx
+        })
+        .collect();
+    let mut next_sender = 0;
     while let Some(call) = rx.recv().await {
         let c = client.lock().expect("lock").clone();
         let Some(c) = c else { continue };
         if matches!(call, Call::Acknowledge(_)) {
-            // Acknowledgements are independent of each other and of other calls, and
-            // each one gates the agent's next update of its task: do not queue them.
-            tokio::spawn(async move {
-                if let Err(e) = c.call(call).await {
-                    tracing::warn!("acknowledgement failed: {e}");
-                }
-            });
+            let _ = ack_senders[next_sender].send((c, call));
+            next_sender = (next_sender + 1) % ack_senders.len();
             continue;
         }
         if let Err(e) = c.call(call).await {
