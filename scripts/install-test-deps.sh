@@ -23,7 +23,8 @@ APT_PACKAGES=(
     busybox-static           # the Docker containerizer tests' image (scripts/make-test-image.sh)
     debootstrap              # the compose cluster's base image (scripts/make-base-image.sh)
     docker-compose           # the compose dev cluster test
-    # chromium               # web UI screenshots (later issue)
+    chromium                 # the web UI tests' headless browser
+    chromium-driver          # ... driven through WebDriver (chromedriver)
 )
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     APT_PACKAGES+=(python3 python3-pip python3-venv)

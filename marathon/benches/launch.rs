@@ -40,60 +40,21 @@ fn launcher_dir(dir: &Path) -> PathBuf {
     l
 }
 
-/// The `mesos-executor` binary, built with this bench's cargo, profile and target directory
-/// (it belongs to another package, so cargo does not hand it over as `CARGO_BIN_EXE_*`),
-/// statically linked: it is started once per task, and a static executable skips the
-/// dynamic loader (about 0.3 ms of CPU per start on this machine). `scripts/build-executor.sh`
-/// builds the same for an installation.
+/// The `mesos-executor` binary, built with this bench's cargo, profile and target
+/// directory, statically linked: it is started once per task, and a static executable
+/// skips the dynamic loader (about 0.3 ms of CPU per start on this machine).
+/// `scripts/build-executor.sh` builds the same for an installation.
 fn executor_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the bench's own path");
-    // <target dir>/<profile dir>/deps/launch-<hash>
-    let profile = match exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::file_name)
-        .and_then(|n| n.to_str())
-    {
-        Some("debug") | None => "dev",
-        Some(other) => other,
-    }
-    .to_string();
-    let target_dir = exe
-        .ancestors()
-        .find(|d| d.join("CACHEDIR.TAG").is_file())
-        .expect("a cargo target directory above the bench");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "rustc",
-            "-p",
-            "mesos-agent",
-            "--bin",
-            "mesos-executor",
-            "--profile",
-        ])
-        .arg(&profile)
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args([
-            "--",
+    mesos_testkit::workspace_binary(
+        "mesos-agent",
+        "mesos-executor",
+        &[
             "-C",
             "target-feature=+crt-static",
             "-C",
             "relocation-model=static",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(out.status.success(), "cannot build mesos-executor");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "mesos-executor")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo names the mesos-executor it built")
+        ],
+    )
 }
 
 struct Api {

@@ -181,49 +181,7 @@ fn task_containers(agent_root: &Path) -> Vec<String> {
 /// It belongs to the `marathon` package, which depends on this one, so cargo cannot hand
 /// it to this test the way it does `CARGO_BIN_EXE_mesos-master`.
 fn marathon_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    // <target dir>[/<triple>]/<profile dir>/deps/compose-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or_else(|| panic!("{} is not in a cargo target directory", exe.display()));
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev",
-        Some(other) => other,
-    };
-    let target_dir = exe
-        .ancestors()
-        .find(|d| d.join("CACHEDIR.TAG").is_file())
-        .unwrap_or_else(|| panic!("no cargo target directory above {}", exe.display()));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = output(
-        Command::new(cargo)
-            .current_dir(repo_root())
-            .args(["build", "-p", "marathon", "--bin", "marathon"])
-            .args([
-                "--profile",
-                profile,
-                "--message-format=json-render-diagnostics",
-            ])
-            .arg("--target-dir")
-            .arg(target_dir),
-    );
-    assert!(
-        out.status.success(),
-        "cannot build the marathon binary: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "marathon")
-        .filter(|m| {
-            m["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.contains(&"bin".into()))
-        })
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo names the marathon executable it built")
+    mesos_testkit::workspace_binary("marathon", "marathon", &[])
 }
 
 /// The base image and the cluster's image with this build's master, agent and Marathon

@@ -304,8 +304,28 @@ fn follower_route(server: &Server, leader: Option<&MasterInfo>, req: Request<Bod
             &json!({"master/elected": 0.0, "master/uptime_secs": (crate::runtime::wall_now() - server.start_time).max(0.0)}),
             &q,
         ),
-        _ => text(StatusCode::NOT_FOUND, "Not found"),
+        // The console works on any master: it reads `/master/state`, which says who leads.
+        p => ui(p).unwrap_or_else(|| text(StatusCode::NOT_FOUND, "Not found")),
     }
+}
+
+/// The cluster console: its page at `/`, its files under `/static/`.
+fn ui(path: &str) -> Option<Response> {
+    let asset = match path {
+        "/" | "/index.html" => mesos_web::asset(mesos_web::CONSOLE_INDEX),
+        p => mesos_web::static_asset(p),
+    }?;
+    Some(
+        (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, asset.content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            asset.body,
+        )
+            .into_response(),
+    )
 }
 
 async fn leader_route(app: Arc<App>, req: Request<Body>) -> Response {
@@ -372,7 +392,7 @@ async fn leader_route(app: Arc<App>, req: Request<Body>) -> Response {
         p if p.starts_with("/redirect/") || p.starts_with("/master/redirect/") => {
             text(StatusCode::NOT_FOUND, "Not found")
         }
-        _ => text(StatusCode::NOT_FOUND, "Not found"),
+        p => get_only(&|| ui(p).unwrap_or_else(|| text(StatusCode::NOT_FOUND, "Not found"))),
     }
 }
 

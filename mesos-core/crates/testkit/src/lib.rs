@@ -178,3 +178,58 @@ pub fn docker_test_image() -> &'static str {
     }
     DOCKER_TEST_IMAGE
 }
+
+/// A binary of another package of this workspace, built with the cargo, profile and target
+/// directory of the running test or bench (cargo only hands a test the binaries of its own
+/// package, as `CARGO_BIN_EXE_*`). With `rustc_args` it is built by `cargo rustc` with
+/// those flags for the final link (e.g. a static executable).
+pub fn workspace_binary(package: &str, bin: &str, rustc_args: &[&str]) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // <target dir>[/<triple>]/<profile dir>/deps/<test>-<hash>
+    let profile = match exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .and_then(std::path::Path::file_name)
+        .and_then(|n| n.to_str())
+    {
+        Some("debug") | None => "dev".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let target_dir = exe
+        .ancestors()
+        .find(|d| d.join("CACHEDIR.TAG").is_file())
+        .unwrap_or_else(|| panic!("no cargo target directory above {}", exe.display()));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(target_dir)
+        .arg(if rustc_args.is_empty() {
+            "build"
+        } else {
+            "rustc"
+        })
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .args(["-p", package, "--bin", bin, "--profile", &profile])
+        .arg("--message-format=json-render-diagnostics")
+        .arg("--target-dir")
+        .arg(target_dir)
+        .stderr(Stdio::inherit());
+    if !rustc_args.is_empty() {
+        cmd.arg("--").args(rustc_args);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {bin}: {e}"));
+    assert!(out.status.success(), "cannot build {bin} of {package}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.contains(&"bin".into()))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo names no executable {bin} it built"))
+}

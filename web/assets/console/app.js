@@ -1,0 +1,90 @@
+// The master's cluster console: a hash router over views fed by polling /master/state.
+
+import { getJson, poll, showError } from "/static/common/api.js";
+import { el } from "/static/common/format.js";
+import { views } from "/static/console/views.js";
+
+const POLL_MS = 2000;
+/** Samples of cluster use kept for the overview's chart (one per poll). */
+const HISTORY = 150;
+
+const app = {
+  state: null,
+  roles: null,
+  history: [],
+  view: null,
+  viewName: null,
+};
+
+function currentRoute() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  return { name: parts[0] || "overview", args: parts.slice(1).map(decodeURIComponent) };
+}
+
+function total(res, name) {
+  return Number(res?.[name]) || 0;
+}
+
+/** Cluster totals and use (cpus, mem, disk, gpus) from the state. */
+export function totals(state) {
+  const sum = { cpus: [0, 0], mem: [0, 0], disk: [0, 0], gpus: [0, 0] };
+  for (const a of state.slaves ?? []) {
+    for (const k of Object.keys(sum)) {
+      sum[k][0] += total(a.resources, k);
+      sum[k][1] += total(a.used_resources, k);
+    }
+  }
+  return sum;
+}
+
+function record(state) {
+  const t = totals(state);
+  const pct = (k) => (t[k][0] > 0 ? (100 * t[k][1]) / t[k][0] : 0);
+  app.history.push({ cpus: pct("cpus"), mem: pct("mem"), disk: pct("disk") });
+  if (app.history.length > HISTORY) app.history.shift();
+}
+
+function setStatus(state) {
+  const leader = state.leader_info
+    ? `${state.leader_info.hostname}:${state.leader_info.port}`
+    : (state.leader || "").replace(/^master@/, "");
+  const me = (state.pid || "").replace(/^master@/, "");
+  document.getElementById("status").textContent =
+    `leader ${leader || "unknown"} \u00b7 version ${state.version ?? "?"}`;
+  if (!leader) {
+    showError("No leading master is elected at the moment: the figures shown are not current.");
+  } else if (me && me !== leader) {
+    showError(`This master (${me}) is not the leader: the leading master is at ${leader}.`);
+  }
+}
+
+function render() {
+  const { name, args } = currentRoute();
+  const view = views[name] ?? views.notFound;
+  for (const a of document.querySelectorAll("header nav a")) {
+    a.toggleAttribute("aria-current", a.dataset.view === name);
+    if (a.dataset.view === name) a.setAttribute("aria-current", "page");
+  }
+  const main = document.getElementById("main");
+  if (app.viewName !== name || app.viewArgs !== args.join("/")) {
+    app.viewName = name;
+    app.viewArgs = args.join("/");
+    app.view = view.create(args);
+    main.replaceChildren(app.view.root ?? el("div"));
+  }
+  if (app.state) app.view.update(app.state, app);
+}
+
+async function load() {
+  const [state, roles] = await Promise.all([getJson("/master/state"), getJson("/roles").catch(() => null)]);
+  return { state, roles };
+}
+
+window.addEventListener("hashchange", render);
+poll(load, ({ state, roles }) => {
+  app.state = state;
+  app.roles = roles;
+  record(state);
+  setStatus(state);
+  render();
+}, POLL_MS);

@@ -1,0 +1,174 @@
+//! Driving Debian's headless `chromium` through `chromedriver` (W3C WebDriver over HTTP).
+
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A chromedriver process and one headless browser session; both end on drop.
+pub struct Browser {
+    driver: Child,
+    base: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Start chromedriver and a headless chromium window of `width` x `height`.
+    pub async fn start(width: u32, height: u32) -> Browser {
+        for (bin, pkg) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            assert!(
+                Path::new(bin).is_file(),
+                "{bin} is missing: apt-get install chromium chromium-driver (package {pkg})"
+            );
+        }
+        let port = mesos_testkit::free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let t = Instant::now();
+        loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(t.elapsed() < WAIT, "chromedriver does not answer on {base}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .header("Content-Type", "application/json")
+            .body(caps.to_string())
+            .send()
+            .await
+            .expect("new session")
+            .bytes()
+            .await
+            .map(|b| serde_json::from_slice(&b).expect("session json"))
+            .expect("session answer");
+        let id = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("chromedriver did not start a session: {r}"));
+        Browser {
+            base: format!("{base}/session/{id}"),
+            driver,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let bytes = req
+            .send()
+            .await
+            .expect("webdriver answers")
+            .bytes()
+            .await
+            .expect("webdriver body");
+        let r: Value = serde_json::from_slice(&bytes).expect("webdriver json");
+        if r["value"].get("error").is_some() {
+            panic!("webdriver {path}: {}", r["value"]);
+        }
+        r["value"].clone()
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    /// Run `script` (a function body; `arguments` holds `args`) in the page; its return value.
+    pub async fn eval(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// Wait until `script` returns something other than null/false; that value.
+    pub async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
+        let t = Instant::now();
+        loop {
+            let v = self.eval(script, args.clone()).await;
+            if !(v.is_null() || v == Value::Bool(false)) {
+                return v;
+            }
+            assert!(t.elapsed() < WAIT, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Save a PNG screenshot of the window as `<artifacts>/<name>.png`.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        use base64::Engine;
+        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("base64 screenshot"))
+            .expect("valid base64");
+        let dir = artifacts_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Where the UI tests leave their screenshots: `target/ui-screenshots`.
+pub fn artifacts_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(|t| t.join("ui-screenshots"))
+        .unwrap_or_else(|| PathBuf::from("ui-screenshots"))
+}
+
+/// The rows of the table `#id` as [{key, cells: {column key: text}}], or null while it
+/// shows no data row.
+pub const TABLE_ROWS: &str = r##"
+const t = document.getElementById(arguments[0]);
+if (!t) return null;
+const rows = [...t.querySelectorAll("tbody tr[data-key]")];
+if (rows.length === 0) return null;
+return rows.map((r) => ({
+  key: r.dataset.key,
+  cells: Object.fromEntries([...r.querySelectorAll("td")].map((c) => [c.dataset.key, c.textContent])),
+}));
+"##;
