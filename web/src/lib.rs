@@ -28,6 +28,7 @@ const FILES: &[(&str, &[u8])] = assets![
     "console/index.html",
     "console/app.js",
     "console/views.js",
+    "console/sandbox.js",
 ];
 
 /// The cluster console's page, served at the master's `/`.

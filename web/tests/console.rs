@@ -46,7 +46,7 @@ async fn run_task(master: &str, task: &str) -> SchedulerClient {
                 let info: TaskInfo = serde_json::from_value(json!({
                     "name": task, "task_id": {"value": task}, "agent_id": offer.agent_id,
                     "resources": Resources::parse_flag("cpus:0.1;mem:32").unwrap().to_wire(None),
-                    "command": {"value": "sleep 600"},
+                    "command": {"value": "i=0; while true; do echo \"tick $i\"; i=$((i+1)); sleep 1; done"},
                 }))
                 .unwrap();
                 let op: Operation = serde_json::from_value(
@@ -218,6 +218,58 @@ async fn console_tables_match_the_master_state() {
     let mut reversed = before.as_array().unwrap().clone();
     reversed.reverse();
     assert_eq!(after.as_array().unwrap(), &reversed);
+
+    // The task's sandbox: its files listed from the agent, stdout followed live.
+    browser.goto(&format!("{base}/#/tasks")).await;
+    browser
+        .wait_for("the tasks table", TABLE_ROWS, json!(["tasks-table"]))
+        .await;
+    browser
+        .eval(
+            r##"document.querySelector('#tasks-table td[data-key="sandbox"] a').click();"##,
+            json!([]),
+        )
+        .await;
+    let files = browser
+        .wait_for("the sandbox listing", TABLE_ROWS, json!(["sandbox-table"]))
+        .await;
+    let names: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"stdout") && names.contains(&"stderr"),
+        "{names:?}"
+    );
+    browser
+        .eval(
+            r##"document.querySelector('#sandbox-table tr[data-key="stdout"] a').click();"##,
+            json!([]),
+        )
+        .await;
+    let first = browser
+        .wait_for(
+            "stdout in the follow pane",
+            r##"const t = document.getElementById("file-content")?.textContent ?? "";
+               const m = [...t.matchAll(/tick (\d+)/g)];
+               return m.length ? Number(m[m.length - 1][1]) : null;"##,
+            json!([]),
+        )
+        .await
+        .as_u64()
+        .unwrap();
+    // New output appears without reloading the page.
+    browser
+        .wait_for(
+            "newer output in the follow pane",
+            r##"const t = document.getElementById("file-content")?.textContent ?? "";
+               return t.includes("tick " + (arguments[0] + 2));"##,
+            json!([first]),
+        )
+        .await;
+    browser.screenshot("console-sandbox").await;
 
     // Roles: the framework's role with its allocation.
     browser.goto(&format!("{base}/#/roles")).await;

@@ -13,11 +13,12 @@ const app = {
   roles: null,
   history: [],
   view: null,
-  viewName: null,
+  viewKey: null,
 };
 
 function currentRoute() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  const [path] = location.hash.replace(/^#\/?/, "").split("?");
+  const parts = path.split("/").filter(Boolean);
   return { name: parts[0] || "overview", args: parts.slice(1).map(decodeURIComponent) };
 }
 
@@ -66,9 +67,9 @@ function render() {
     if (a.dataset.view === name) a.setAttribute("aria-current", "page");
   }
   const main = document.getElementById("main");
-  if (app.viewName !== name || app.viewArgs !== args.join("/")) {
-    app.viewName = name;
-    app.viewArgs = args.join("/");
+  if (app.viewKey !== location.hash) {
+    app.view?.destroy?.();
+    app.viewKey = location.hash;
     app.view = view.create(args);
     main.replaceChildren(app.view.root ?? el("div"));
   }

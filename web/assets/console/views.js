@@ -3,6 +3,7 @@
 import { cpus, el, mb, percent, stateClass, time } from "/static/common/format.js";
 import { DataTable } from "/static/common/table.js";
 import { lineChart } from "/static/common/chart.js";
+import { sandbox } from "/static/console/sandbox.js";
 
 const num = (v) => Number(v) || 0;
 
@@ -171,8 +172,15 @@ function taskTable(id, empty) {
       { key: "cpus", title: "CPUs", num: true, value: (t) => num(t.resources?.cpus), render: (t) => cpus(t.resources?.cpus) },
       { key: "mem", title: "Mem", num: true, value: (t) => num(t.resources?.mem), render: (t) => mb(t.resources?.mem) },
       { key: "started", title: "Started", value: (t) => started(t), render: (t) => time(started(t)) },
+      { key: "sandbox", title: "Sandbox", value: () => "",
+        render: (t) => el("a", { href: sandboxHref(t.slave_id, t.framework_id, t.executor_id || t.id) }, "Sandbox") },
     ],
   });
+}
+
+export function sandboxHref(agentId, frameworkId, executorId, path = "") {
+  const parts = [agentId, frameworkId, executorId].map(encodeURIComponent);
+  return `#/sandbox/${parts.join("/")}${path ? `/${path.split("/").map(encodeURIComponent).join("/")}` : ""}`;
 }
 
 const tasks = {
@@ -224,4 +232,4 @@ const notFound = {
   },
 };
 
-export const views = { overview, agents, frameworks, tasks, roles, offers, notFound };
+export const views = { overview, agents, frameworks, tasks, roles, offers, sandbox, notFound };

@@ -18,8 +18,9 @@ use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let routes: Router<Arc<Shared>> = Router::new()
-        .route("/api/v1/executor", post(executor_api))
+    // The read-only endpoints may be read by pages of other origins: the master's console
+    // follows a task's sandbox files straight from its agent.
+    let reads: Router<Arc<Shared>> = Router::new()
         .route("/health", get(health))
         .route("/state", get(state))
         .route("/state.json", get(state))
@@ -29,11 +30,21 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/files/read", get(crate::files::read))
         .route("/files/read.json", get(crate::files::read))
         .route("/files/download", get(crate::files::download))
-        .route("/files/download.json", get(crate::files::download));
+        .route("/files/download.json", get(crate::files::download))
+        .layer(axum::middleware::map_response(allow_any_origin));
+    let routes = reads.route("/api/v1/executor", post(executor_api));
     Router::new()
         .merge(routes.clone())
         .nest("/slave(1)", routes)
         .with_state(shared)
+}
+
+async fn allow_any_origin(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    r
 }
 
 pub(crate) fn error(code: StatusCode, message: impl Into<String>) -> Response {
