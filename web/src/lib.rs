@@ -2,7 +2,8 @@
 //! binaries at build time (no Node toolchain, no build step, no CDN; they work offline).
 //!
 //! Each service serves its own UI and the shared components through [`asset`]:
-//! the master's cluster console at `/` (see [`CONSOLE_INDEX`]). Everything else a page
+//! the master's cluster console at `/` (see [`CONSOLE_INDEX`]) and Marathon's UI at `/ui/`
+//! ([`MARATHON_INDEX`]). Everything else a page
 //! needs is under `/static/`, e.g. `/static/common/table.js`.
 
 /// An embedded file.
@@ -29,10 +30,20 @@ const FILES: &[(&str, &[u8])] = assets![
     "console/app.js",
     "console/views.js",
     "console/sandbox.js",
+    "marathon/index.html",
+    "marathon/app.js",
+    "marathon/model.js",
+    "marathon/apps.js",
+    "marathon/app_page.js",
+    "marathon/form.js",
+    "marathon/deployments.js",
 ];
 
 /// The cluster console's page, served at the master's `/`.
 pub const CONSOLE_INDEX: &str = "console/index.html";
+
+/// The Marathon UI's page, served at Marathon's `/ui/` (`/` redirects there).
+pub const MARATHON_INDEX: &str = "marathon/index.html";
 
 fn content_type(path: &str) -> &'static str {
     match path.rsplit_once('.').map(|(_, ext)| ext) {

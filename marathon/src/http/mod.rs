@@ -196,6 +196,10 @@ async fn dispatch(
         body,
         remote,
     };
+    // The UI is served by every Marathon (its API calls are proxied like any other).
+    if let Some(r) = ui(&req) {
+        return r;
+    }
     let advertised = shared.leadership.advertised.clone();
     let Some(handle) = shared.leadership.handle() else {
         // Not leading: answer /ping here, send the event stream to the leader, and
@@ -251,4 +255,34 @@ pub fn empty(status: u16) -> Response {
         .status(status)
         .body(Body::empty())
         .expect("static response")
+}
+
+/// The web UI: `/` redirects to `/ui/`, which is its page; its files are under `/static/`.
+fn ui(req: &Req) -> Option<Response> {
+    if req.method != axum::http::Method::GET && req.method != axum::http::Method::HEAD {
+        return None;
+    }
+    let asset = match req.path.as_str() {
+        "/" => {
+            return Some(
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, "/ui/")],
+                )
+                    .into_response(),
+            )
+        }
+        "/ui" | "/ui/" | "/ui/index.html" => mesos_web::asset(mesos_web::MARATHON_INDEX),
+        p => mesos_web::static_asset(p),
+    }?;
+    Some(
+        (
+            [
+                (axum::http::header::CONTENT_TYPE, asset.content_type),
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
+            asset.body,
+        )
+            .into_response(),
+    )
 }

@@ -56,3 +56,40 @@ export function poll(load, render, intervalMs) {
   tick();
   return () => { stopped = true; clearTimeout(timer); };
 }
+
+/** An API call that was answered with an error status: `status`, `message`, `details`. */
+export class ApiError extends Error {
+  constructor(status, body, path) {
+    const message = body && typeof body === "object" && body.message
+      ? body.message
+      : typeof body === "string" && body ? body.slice(0, 300) : `${path}: ${status}`;
+    super(message);
+    this.status = status;
+    this.body = body;
+    this.details = (body && body.details) || [];
+  }
+}
+
+/**
+ * `method` `path` with an optional JSON body. Resolves to {status, body, headers}; a 4xx/5xx
+ * answer throws an ApiError (its `details` are Marathon's 422 field errors), a network
+ * failure an Error saying so.
+ */
+export async function send(method, path, body) {
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method,
+      headers: body === undefined ? { Accept: "application/json" }
+        : { Accept: "application/json", "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new Error(`${method} ${path}: cannot reach the server (${e.message})`);
+  }
+  const text = await resp.text();
+  let parsed = text;
+  try { parsed = text ? JSON.parse(text) : null; } catch (_) { /* not JSON: keep the text */ }
+  if (!resp.ok) throw new ApiError(resp.status, parsed, path);
+  return { status: resp.status, body: parsed, headers: resp.headers };
+}

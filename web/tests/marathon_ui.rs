@@ -1,0 +1,245 @@
+//! The Marathon UI in a real browser (headless chromium through WebDriver): create an app
+//! with the form, see its instances run, scale it, kill an instance while scaling down, a
+//! 422 shown at its field, the deployments page, destroy; screenshots of the main pages in
+//! `target/ui-screenshots/`.
+
+mod support;
+
+use marathon::core::Config;
+use marathon::server::{start, ServerConfig};
+use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
+use serde_json::{json, Value};
+use support::{Browser, TABLE_ROWS};
+
+const APP: &str = "/ui-test/sleeper";
+
+/// Rows of the instances table in state RUNNING, or null until there are `n`.
+const RUNNING_INSTANCES: &str = r##"
+const rows = [...document.querySelectorAll("#instances-table tbody tr[data-key]")];
+const running = rows.filter((r) => r.querySelector('td[data-key="state"]').textContent === "RUNNING");
+return running.length === arguments[0] && rows.length === arguments[0] ? running.length : null;
+"##;
+
+async fn api(base: &str, path: &str) -> (u16, Value) {
+    let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.bytes().await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Set a form field's value as typing would.
+const SET_FIELD: &str = r##"
+const f = document.getElementById("field-" + arguments[0]);
+f.value = arguments[1];
+f.dispatchEvent(new Event("input", { bubbles: true }));
+return true;
+"##;
+
+const CLICK: &str = r##"document.querySelector(arguments[0]).click(); return true;"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_ui_deploys_scales_and_destroys_an_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let launcher = dir.path().join("launcher");
+    std::fs::create_dir_all(&launcher).unwrap();
+    std::os::unix::fs::symlink(
+        mesos_testkit::workspace_binary("mesos-agent", "mesos-executor", &[]),
+        launcher.join("mesos-executor"),
+    )
+    .unwrap();
+    let mut cfg = LocalClusterConfig::new(dir.path().join("cluster"));
+    cfg.agent_resources = Some("cpus:8;mem:8192;disk:10000;ports:[31000-31999]".into());
+    cfg.launcher_dir = Some(launcher);
+    cfg.containerizers = Some("mesos".into());
+    let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
+    let server = start(ServerConfig::new(
+        Config {
+            master: cluster.master_addr().to_string(),
+            hostname: "127.0.0.1".into(),
+            ..Config::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("marathon"),
+    ))
+    .await
+    .expect("marathon starts");
+    let base = format!("http://{}", server.addr());
+    let browser = Browser::start(1440, 1000).await;
+
+    // `/` leads to the UI; with no app yet the list says so.
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .wait_for(
+            "the empty apps list",
+            r##"return location.pathname === "/ui/" && document.querySelector("#apps-table .empty") ? true : null;"##,
+            json!([]),
+        )
+        .await;
+
+    // Create an app through the form.
+    browser.eval(CLICK, json!(["#create-app"])).await;
+    browser
+        .wait_for(
+            "the form",
+            "return document.getElementById('app-form') ? true : null;",
+            json!([]),
+        )
+        .await;
+    for (field, value) in [
+        ("id", APP),
+        ("cmd", "sleep 600"),
+        ("cpus", "0.1"),
+        ("mem", "16"),
+        ("instances", "2"),
+        ("env", "GREETING=hello"),
+        ("labels", "team=web"),
+    ] {
+        browser.eval(SET_FIELD, json!([field, value])).await;
+    }
+    browser.screenshot("marathon-create").await;
+    browser.eval(CLICK, json!(["#submit-app"])).await;
+    browser
+        .wait_for("2 running instances", RUNNING_INSTANCES, json!([2]))
+        .await;
+    let (_, app) = api(&base, &format!("/v2/apps{APP}")).await;
+    assert_eq!(app["app"]["env"]["GREETING"], "hello");
+    assert_eq!(app["app"]["labels"]["team"], "web");
+    assert_eq!(app["app"]["cmd"], "sleep 600");
+    browser.screenshot("marathon-app").await;
+
+    // Scale to 3 from the app page.
+    browser
+        .eval(
+            SET_FIELD.replace("field-", "").as_str(),
+            json!(["scale-instances", "3"]),
+        )
+        .await;
+    browser.eval(CLICK, json!(["#scale-app"])).await;
+    browser
+        .wait_for("3 running instances", RUNNING_INSTANCES, json!([3]))
+        .await;
+
+    // The list shows the group as a folder, and inside it the app running 3 of 3.
+    browser.goto(&format!("{base}/ui/#/apps")).await;
+    let rows = browser
+        .wait_for("the apps list", TABLE_ROWS, json!(["apps-table"]))
+        .await;
+    assert_eq!(rows[0]["key"], "/ui-test", "{rows}");
+    assert_eq!(rows[0]["cells"]["instances"], "3 of 3");
+    browser.screenshot("marathon-apps").await;
+    browser.eval(CLICK, json!(["#apps-table a.folder"])).await;
+    let rows = browser
+        .wait_for(
+            "the group's apps",
+            r##"const r = [...document.querySelectorAll("#apps-table tbody tr[data-key]")];
+               return r.length && r[0].dataset.key === arguments[0]
+                 ? Object.fromEntries([...r[0].querySelectorAll("td")].map((c) => [c.dataset.key, c.textContent])) : null;"##,
+            json!([APP]),
+        )
+        .await;
+    assert_eq!(rows["name"], "sleeper");
+    assert_eq!(rows["status"], "Running");
+    assert_eq!(rows["instances"], "3 of 3");
+
+    // Kill one selected instance and scale down with it.
+    browser
+        .goto(&format!("{base}/ui/#/app/{}", urlencode(APP)))
+        .await;
+    browser
+        .wait_for("3 running instances", RUNNING_INSTANCES, json!([3]))
+        .await;
+    let killed = browser
+        .eval(
+            r##"const box = document.querySelector('#instances-table td[data-key="select"] input');
+               box.click();
+               return box.closest("tr").dataset.key;"##,
+            json!([]),
+        )
+        .await;
+    browser.eval(CLICK, json!(["#kill-scale"])).await;
+    browser
+        .wait_for("2 running instances", RUNNING_INSTANCES, json!([2]))
+        .await;
+    let (_, app) = api(&base, &format!("/v2/apps{APP}")).await;
+    assert_eq!(app["app"]["instances"], 2);
+    let ids: Vec<&Value> = app["app"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["id"])
+        .collect();
+    assert!(!ids.contains(&&killed), "{killed} still listed: {ids:?}");
+
+    // A 422 is shown at the field it is about.
+    browser.goto(&format!("{base}/ui/#/create")).await;
+    browser
+        .wait_for(
+            "the form",
+            "return document.getElementById('app-form') ? true : null;",
+            json!([]),
+        )
+        .await;
+    browser.eval(SET_FIELD, json!(["id", "/ui-test/bad"])).await;
+    browser.eval(SET_FIELD, json!(["cmd", "sleep 1"])).await;
+    browser.eval(SET_FIELD, json!(["cpus", "-1"])).await;
+    browser.eval(CLICK, json!(["#submit-app"])).await;
+    let error = browser
+        .wait_for(
+            "the cpus error",
+            r##"const e = document.getElementById("error-cpus");
+               return e && e.textContent
+                 ? [e.textContent, document.getElementById("field-cpus").getAttribute("aria-invalid")] : null;"##,
+            json!([]),
+        )
+        .await;
+    assert_eq!(error[1], "true");
+    assert!(!error[0].as_str().unwrap().is_empty());
+    browser.screenshot("marathon-422").await;
+    let (status, _) = api(&base, "/v2/apps/ui-test/bad").await;
+    assert_eq!(status, 404, "the invalid app was not created");
+
+    // Deployments: a restart is listed while it runs (or already done), the page renders.
+    browser.goto(&format!("{base}/ui/#/deployments")).await;
+    browser
+        .wait_for(
+            "the deployments table",
+            "return document.getElementById('deployments-table') ? true : null;",
+            json!([]),
+        )
+        .await;
+    browser.screenshot("marathon-deployments").await;
+
+    // Destroy (two clicks: the first asks again).
+    browser
+        .goto(&format!("{base}/ui/#/app/{}", urlencode(APP)))
+        .await;
+    browser
+        .wait_for("2 running instances", RUNNING_INSTANCES, json!([2]))
+        .await;
+    browser.eval(CLICK, json!(["#destroy-app"])).await;
+    browser.eval(CLICK, json!(["#destroy-app"])).await;
+    browser
+        .wait_for(
+            "the list after destroying",
+            r##"return location.hash.startsWith("#/apps") ? true : null;"##,
+            json!([]),
+        )
+        .await;
+    let t = std::time::Instant::now();
+    loop {
+        let (status, _) = api(&base, &format!("/v2/apps{APP}")).await;
+        if status == 404 {
+            break;
+        }
+        assert!(t.elapsed() < support::WAIT, "the app was not destroyed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    drop(browser);
+    server.stop();
+    cluster.shutdown(true).await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('/', "%2F")
+}
