@@ -207,7 +207,6 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
             json!([]),
         )
         .await;
-    browser.screenshot("marathon-deployments").await;
 
     // Destroy (two clicks: the first asks again).
     browser
@@ -232,6 +231,147 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
             break;
         }
         assert!(t.elapsed() < support::WAIT, "the app was not destroyed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    drop(browser);
+    server.stop();
+    cluster.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_ui_explains_waiting_apps_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let launcher = dir.path().join("launcher");
+    std::fs::create_dir_all(&launcher).unwrap();
+    std::os::unix::fs::symlink(
+        mesos_testkit::workspace_binary("mesos-agent", "mesos-executor", &[]),
+        launcher.join("mesos-executor"),
+    )
+    .unwrap();
+    let mut cfg = LocalClusterConfig::new(dir.path().join("cluster"));
+    cfg.agent_resources = Some("cpus:8;mem:8192;disk:10000;ports:[31000-31999]".into());
+    cfg.launcher_dir = Some(launcher);
+    cfg.containerizers = Some("mesos".into());
+    let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
+    let server = start(ServerConfig::new(
+        Config {
+            master: cluster.master_addr().to_string(),
+            hostname: "127.0.0.1".into(),
+            decline_offer_duration: 0.5,
+            ..Config::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("marathon"),
+    ))
+    .await
+    .expect("marathon starts");
+    let base = format!("http://{}", server.addr());
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let browser = Browser::start(1440, 1000).await;
+
+    // An app no agent can take: the app page says why it waits, from the queue.
+    let r = post(
+        "/v2/apps",
+        json!({"id": "/ui-test/stuck", "cmd": "sleep 600", "cpus": 0.1, "mem": 16,
+               "instances": 1, "constraints": [["hostname", "LIKE", "no-such-host"]]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    browser
+        .goto(&format!("{base}/ui/#/app/{}", urlencode("/ui-test/stuck")))
+        .await;
+    let reason = browser
+        .wait_for(
+            "the waiting reason",
+            r##"const r = document.getElementById("queue-reason");
+               return r && !r.hidden && r.textContent.includes("UnfulfilledConstraint") ? r.textContent : null;"##,
+            json!([]),
+        )
+        .await;
+    assert!(reason.as_str().unwrap().starts_with("Waiting for 1 instance"), "{reason}");
+    let status = browser
+        .eval(r##"return document.getElementById("app-status").textContent;"##, json!([]))
+        .await;
+    assert_eq!(status, "Deploying");
+    browser.screenshot("marathon-waiting").await;
+
+    // Its deployment is listed; rolling it back from the deployments page removes the app
+    // (the deployment created it).
+    browser.goto(&format!("{base}/ui/#/deployments")).await;
+    let rows = browser
+        .wait_for("the deployment", TABLE_ROWS, json!(["deployments-table"]))
+        .await;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["cells"]["apps"], "/ui-test/stuck");
+    browser.screenshot("marathon-deployments").await;
+    let id = rows[0]["key"].as_str().unwrap().to_string();
+    browser
+        .eval(CLICK, json!([format!("button[data-rollback=\"{id}\"]")]))
+        .await;
+    browser
+        .wait_for(
+            "no deployment left",
+            r##"return document.querySelector("#deployments-table .empty") ? true : null;"##,
+            json!([]),
+        )
+        .await;
+    let t = std::time::Instant::now();
+    while api(&base, "/v2/apps/ui-test/stuck").await.0 != 404 {
+        assert!(t.elapsed() < support::WAIT, "the rolled back app is still there");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Versions: edit the command in the form, then apply the first version again.
+    let r = post(
+        "/v2/apps",
+        json!({"id": "/ui-test/versioned", "cmd": "sleep 601", "cpus": 0.1, "mem": 16, "instances": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    browser
+        .goto(&format!("{base}/ui/#/edit/{}", urlencode("/ui-test/versioned")))
+        .await;
+    browser
+        .wait_for(
+            "the filled form",
+            r##"const f = document.getElementById("field-cmd"); return f && f.value === "sleep 601" ? true : null;"##,
+            json!([]),
+        )
+        .await;
+    browser.eval(SET_FIELD, json!(["cmd", "sleep 602"])).await;
+    browser.eval(CLICK, json!(["#submit-app"])).await;
+    let versions = browser
+        .wait_for(
+            "two versions",
+            r##"const r = [...document.querySelectorAll("#versions-table tbody tr[data-key]")];
+               return r.length === 2 ? r.map((x) => x.dataset.key) : null;"##,
+            json!([]),
+        )
+        .await;
+    let (_, app) = api(&base, "/v2/apps/ui-test/versioned").await;
+    assert_eq!(app["app"]["cmd"], "sleep 602");
+    // Newest first: the second row is the first version.
+    let first = versions[1].as_str().unwrap().to_string();
+    browser
+        .eval(CLICK, json!([format!("button[data-version=\"{first}\"]")]))
+        .await;
+    let t = std::time::Instant::now();
+    loop {
+        let (_, app) = api(&base, "/v2/apps/ui-test/versioned").await;
+        if app["app"]["cmd"] == "sleep 601" {
+            break;
+        }
+        assert!(t.elapsed() < support::WAIT, "the rollback did not apply: {app}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
