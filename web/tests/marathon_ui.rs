@@ -141,7 +141,9 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
     assert_eq!(rows["status"], "Running");
     assert_eq!(rows["instances"], "3 of 3");
 
-    // Kill one selected instance and scale down with it.
+    // Kill one selected instance and scale down with it (once the scaling is over: a
+    // change to an app in a deployment is answered 409).
+    no_deployments(&base).await;
     browser
         .goto(&format!("{base}/ui/#/app/{}", urlencode(APP)))
         .await;
@@ -296,9 +298,18 @@ async fn marathon_ui_explains_waiting_apps_and_rolls_back() {
             json!([]),
         )
         .await;
-    assert!(reason.as_str().unwrap().starts_with("Waiting for 1 instance"), "{reason}");
+    assert!(
+        reason
+            .as_str()
+            .unwrap()
+            .starts_with("Waiting for 1 instance"),
+        "{reason}"
+    );
     let status = browser
-        .eval(r##"return document.getElementById("app-status").textContent;"##, json!([]))
+        .eval(
+            r##"return document.getElementById("app-status").textContent;"##,
+            json!([]),
+        )
         .await;
     assert_eq!(status, "Deploying");
     browser.screenshot("marathon-waiting").await;
@@ -326,7 +337,10 @@ async fn marathon_ui_explains_waiting_apps_and_rolls_back() {
         .await;
     let t = std::time::Instant::now();
     while api(&base, "/v2/apps/ui-test/stuck").await.0 != 404 {
-        assert!(t.elapsed() < support::WAIT, "the rolled back app is still there");
+        assert!(
+            t.elapsed() < support::WAIT,
+            "the rolled back app is still there"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
@@ -338,8 +352,14 @@ async fn marathon_ui_explains_waiting_apps_and_rolls_back() {
     .await
     .unwrap();
     assert_eq!(r.status(), 201);
+    // Editing while the creation deployment still runs is answered 409: the form offers
+    // to stop that deployment. Wait for it to end instead.
+    no_deployments(&base).await;
     browser
-        .goto(&format!("{base}/ui/#/edit/{}", urlencode("/ui-test/versioned")))
+        .goto(&format!(
+            "{base}/ui/#/edit/{}",
+            urlencode("/ui-test/versioned")
+        ))
         .await;
     browser
         .wait_for(
@@ -371,13 +391,24 @@ async fn marathon_ui_explains_waiting_apps_and_rolls_back() {
         if app["app"]["cmd"] == "sleep 601" {
             break;
         }
-        assert!(t.elapsed() < support::WAIT, "the rollback did not apply: {app}");
+        assert!(
+            t.elapsed() < support::WAIT,
+            "the rollback did not apply: {app}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
     drop(browser);
     server.stop();
     cluster.shutdown(true).await;
+}
+
+async fn no_deployments(base: &str) {
+    let t = std::time::Instant::now();
+    while api(base, "/v2/deployments").await.1 != json!([]) {
+        assert!(t.elapsed() < support::WAIT, "a deployment did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn urlencode(s: &str) -> String {

@@ -4,8 +4,13 @@
 import { el } from "/static/common/format.js";
 
 export class DataTable {
-  constructor({ id, columns, empty = "Nothing to show", rowKey = null, initialSort = null }) {
+  constructor({ id, columns, empty = "Nothing to show", rowKey = null, initialSort = null,
+    signature = (row) => JSON.stringify(row) }) {
     this.columns = columns;
+    // Rows whose signatures did not change are not rendered again (a refresh of thousands
+    // of unchanged rows costs no DOM work).
+    this.signature = signature;
+    this.lastSignature = null;
     this.emptyText = empty;
     this.rowKey = rowKey;
     this.rows = [];
@@ -48,6 +53,9 @@ export class DataTable {
 
   /** Replace the rows (keeps search and sort). */
   setRows(rows) {
+    const sig = rows.map(this.signature).join("\n");
+    if (sig === this.lastSignature) return;
+    this.lastSignature = sig;
     this.rows = rows;
     this.renderBody();
   }

@@ -162,6 +162,7 @@ function taskTable(id, empty) {
   return () => new DataTable({
     id,
     rowKey: (t) => `${t.framework_id}/${t.id}`,
+    signature: (t) => JSON.stringify({ ...t, framework: t.framework?.name }),
     empty,
     columns: [
       { key: "id", title: "ID", value: (t) => t.id, render: (t) => el("span", { class: "mono" }, t.id) },

@@ -195,7 +195,10 @@ export function formView(r) {
     toggle.textContent = jsonMode ? "Form mode" : "JSON mode";
   });
 
-  submit.addEventListener("click", async () => {
+  submit.addEventListener("click", () => save(false));
+
+  /** Send the definition; `force` overrides a deployment that holds the app (409). */
+  async function save(force) {
     clearErrors();
     let def;
     try {
@@ -207,7 +210,7 @@ export function formView(r) {
     submit.disabled = true;
     try {
       if (editing) {
-        await send("PUT", `/v2/apps${editing}`, def);
+        await send("PUT", `/v2/apps${editing}${force ? "?force=true" : ""}`, def);
         location.hash = appHref(editing);
       } else {
         const r = await send("POST", "/v2/apps", def);
@@ -215,11 +218,19 @@ export function formView(r) {
       }
       showError(null);
     } catch (e) {
-      if (e.details) showDetails(e); else general.replaceChildren(el("div", {}, e.message));
+      if (e.status === 409 && editing && (e.body?.deployments ?? []).length) {
+        general.replaceChildren(el("div", {}, `${e.message}. Applying the change now stops that deployment.`),
+          el("button", { type: "button", class: "danger", id: "force-submit", onclick: () => save(true) },
+            "Stop the deployment and apply"));
+      } else if (e.details?.length) {
+        showDetails(e);
+      } else {
+        general.replaceChildren(el("div", {}, e.message));
+      }
     } finally {
       submit.disabled = false;
     }
-  });
+  }
 
   if (!editing) fill({ id: group === "/" ? "" : `${group}/`, cpus: 0.1, mem: 32, disk: 0, instances: 1 });
   let loaded = !editing;
