@@ -4,7 +4,7 @@
 
 mod support;
 
-use mesos_core::client::SchedulerClient;
+use mesos_core::client::{EventStream, SchedulerClient};
 use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
 use mesos_core::proto::resources::Resources;
 use mesos_core::proto::scheduler::{Accept, Acknowledge, Call, Event};
@@ -23,10 +23,12 @@ async fn state(master: &str) -> Value {
     serde_json::from_slice(&body).unwrap()
 }
 
-/// Subscribe a framework, launch `sleep 600` as task `task` and wait until it runs.
-async fn run_task(master: &str, task: &str) -> SchedulerClient {
+/// Subscribe a framework, launch a task printing a line a second as `task` and wait until
+/// it runs. The client and its event stream: the framework lives as long as they do.
+async fn run_task(master: &str, task: &str) -> (SchedulerClient, EventStream) {
     let info: FrameworkInfo = serde_json::from_value(json!({
-        "user": "root", "name": "console-test", "role": "web", "failover_timeout": 0.0
+        "user": "root", "name": "console-test", "role": "web", "failover_timeout": 0.0,
+        "principal": "console-principal"
     }))
     .unwrap();
     let (client, mut events) = SchedulerClient::subscribe(master, info)
@@ -76,7 +78,7 @@ async fn run_task(master: &str, task: &str) -> SchedulerClient {
                         .unwrap();
                 }
                 if u.status.state == TaskState::TaskRunning {
-                    return client;
+                    return (client, events);
                 }
                 assert!(!u.status.state.is_terminal(), "task ended: {:?}", u.status);
             }
@@ -169,6 +171,7 @@ async fn console_tables_match_the_master_state() {
     assert_eq!(rows[0]["key"], fw["id"]);
     assert_eq!(rows[0]["cells"]["name"], "console-test");
     assert_eq!(rows[0]["cells"]["role"], "web");
+    assert_eq!(rows[0]["cells"]["principal"], "console-principal");
     assert_eq!(rows[0]["cells"]["tasks"], "1");
     assert_eq!(rows[0]["cells"]["cpus"], "0.1");
     browser.screenshot("console-frameworks").await;
@@ -218,6 +221,18 @@ async fn console_tables_match_the_master_state() {
     let mut reversed = before.as_array().unwrap().clone();
     reversed.reverse();
     assert_eq!(after.as_array().unwrap(), &reversed);
+    // The same from the keyboard: Enter on the focused header sorts back.
+    browser
+        .send_keys(r##"#agents-table th[data-key="id"] button"##, "\u{E007}")
+        .await;
+    let sort = browser
+        .eval(
+            r##"return document.querySelector('#agents-table th[data-key="id"]').getAttribute("aria-sort");"##,
+            json!([]),
+        )
+        .await;
+    assert_eq!(sort, "ascending");
+    assert_eq!(browser.eval(order, json!([])).await, before);
 
     // The task's sandbox: its files listed from the agent, stdout followed live.
     browser.goto(&format!("{base}/#/tasks")).await;
@@ -285,6 +300,33 @@ async fn console_tables_match_the_master_state() {
     assert_eq!(web["cells"]["cpus"], "0.1");
     browser.screenshot("console-roles").await;
 
-    drop(browser);
+    // At a narrower (laptop) size the overview still fits its cards.
+    browser.set_window(1280, 800).await;
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .wait_for(
+            "the overview at 1280x800",
+            r##"const c = document.getElementById("overview-cards");
+               return c && c.children.length >= 8 && document.documentElement.scrollWidth <= window.innerWidth ? true : null;"##,
+            json!([]),
+        )
+        .await;
+    browser.screenshot("console-overview-1280").await;
+
+    // When the master goes away, the page says so instead of showing stale figures quietly.
+    drop(_framework);
     cluster.shutdown(true).await;
+    let banner = browser
+        .wait_for(
+            "the error banner",
+            r##"const b = document.getElementById("banner");
+               return b.classList.contains("shown") ? b.textContent : null;"##,
+            json!([]),
+        )
+        .await;
+    assert!(
+        banner.as_str().unwrap().contains("/master/state"),
+        "{banner}"
+    );
+    browser.screenshot("console-master-gone").await;
 }

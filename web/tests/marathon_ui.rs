@@ -127,6 +127,9 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
     assert_eq!(rows[0]["key"], "/ui-test", "{rows}");
     assert_eq!(rows[0]["cells"]["instances"], "3 of 3");
     browser.screenshot("marathon-apps").await;
+    browser.set_window(1920, 1080).await;
+    browser.screenshot("marathon-apps-1920").await;
+    browser.set_window(1440, 1000).await;
     browser.eval(CLICK, json!(["#apps-table a.folder"])).await;
     let rows = browser
         .wait_for(
@@ -236,8 +239,21 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
-    drop(browser);
+    // When Marathon goes away, the page says so.
     server.stop();
+    let banner = browser
+        .wait_for(
+            "the error banner",
+            r##"const b = document.getElementById("banner");
+               return b.classList.contains("shown") ? b.textContent : null;"##,
+            json!([]),
+        )
+        .await;
+    // A stopped Marathon's listener answers 503 for a moment, then nothing: either way
+    // the banner names the call that failed and why.
+    assert!(banner.as_str().unwrap().contains("/v2/"), "{banner}");
+    browser.screenshot("marathon-gone").await;
+    drop(browser);
     cluster.shutdown(true).await;
 }
 
@@ -380,7 +396,9 @@ async fn marathon_ui_explains_waiting_apps_and_rolls_back() {
         .await;
     let (_, app) = api(&base, "/v2/apps/ui-test/versioned").await;
     assert_eq!(app["app"]["cmd"], "sleep 602");
-    // Newest first: the second row is the first version.
+    // Newest first: the second row is the first version. (Applying it while the edit's
+    // restart runs would be answered 409.)
+    no_deployments(&base).await;
     let first = versions[1].as_str().unwrap().to_string();
     browser
         .eval(CLICK, json!([format!("button[data-version=\"{first}\"]")]))

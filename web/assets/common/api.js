@@ -26,7 +26,9 @@ export async function getJson(path, { timeoutMs = 10000 } = {}) {
   }
   const text = await resp.text();
   if (!resp.ok) {
-    throw new Error(`${path}: ${resp.status} ${resp.statusText}${text ? ` - ${text.slice(0, 200)}` : ""}`);
+    let why = text.slice(0, 200);
+    try { why = JSON.parse(text).message ?? why; } catch (_) { /* plain text */ }
+    throw new Error(`${path}: ${resp.status} ${resp.statusText}${why ? ` - ${why}` : ""}`);
   }
   try {
     return JSON.parse(text);

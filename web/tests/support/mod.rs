@@ -117,6 +117,40 @@ impl Browser {
         .await
     }
 
+    /// Type `keys` into the element `css` selects (WebDriver key codes, e.g. "\u{E007}" for
+    /// Enter), as a keyboard user would once it has the focus.
+    pub async fn send_keys(&self, css: &str, keys: &str) {
+        let found = self
+            .cmd(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        let id = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_string();
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": keys})),
+        )
+        .await;
+    }
+
+    /// Resize the window (CSS pixels).
+    pub async fn set_window(&self, width: u32, height: u32) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
     /// Wait until `script` returns something other than null/false; that value.
     pub async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
         let t = Instant::now();
