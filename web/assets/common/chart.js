@@ -9,9 +9,9 @@ function svgEl(tag, attrs) {
 }
 
 export function lineChart(svg, series, capacity) {
-  const w = 600, h = 140, pad = 24;
+  // Drawn at the element's own size (no stretching of the labels).
+  const w = Math.max(200, svg.clientWidth || 600), h = Math.max(80, svg.clientHeight || 140), pad = 24;
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  svg.setAttribute("preserveAspectRatio", "none");
   svg.replaceChildren();
   for (const pct of [0, 50, 100]) {
     const y = h - pad / 2 - ((h - pad) * pct) / 100;

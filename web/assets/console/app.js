@@ -46,16 +46,17 @@ function record(state) {
 }
 
 function setStatus(state) {
+  const leaderPid = state.leader_info?.pid || state.leader || "";
   const leader = state.leader_info
     ? `${state.leader_info.hostname}:${state.leader_info.port}`
-    : (state.leader || "").replace(/^master@/, "");
-  const me = (state.pid || "").replace(/^master@/, "");
+    : leaderPid.replace(/^master@/, "");
   document.getElementById("status").textContent =
     `leader ${leader || "unknown"} \u00b7 version ${state.version ?? "?"}`;
-  if (!leader) {
+  if (!leaderPid) {
     showError("No leading master is elected at the moment: the figures shown are not current.");
-  } else if (me && me !== leader) {
-    showError(`This master (${me}) is not the leader: the leading master is at ${leader}.`);
+  } else if (state.pid && state.pid !== leaderPid) {
+    const url = `http://${leaderPid.replace(/^master@/, "")}/`;
+    showError(`This master (${state.pid.replace(/^master@/, "")}) is not the leader: the leading master is at ${leader}, ${url}`);
   }
 }
 
