@@ -286,6 +286,21 @@ async fn console_tables_match_the_master_state() {
         .await;
     browser.screenshot("console-sandbox").await;
 
+    // Offers: the second agent's offer, which the framework holds.
+    browser.goto(&format!("{base}/#/offers")).await;
+    let offers = browser
+        .wait_for("the offers table", TABLE_ROWS, json!(["offers-table"]))
+        .await;
+    let s = state(&master).await;
+    let held: Vec<&Value> = s["frameworks"][0]["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(offers.as_array().unwrap().len(), held.len());
+    assert_eq!(offers[0]["cells"]["framework"], "console-test");
+    assert_eq!(offers[0]["key"], held[0]["id"]);
+
     // Roles: the framework's role with its allocation.
     browser.goto(&format!("{base}/#/roles")).await;
     let rows = browser

@@ -93,6 +93,12 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
         ("instances", "2"),
         ("env", "GREETING=hello"),
         ("labels", "team=web"),
+        ("ports", "0"),
+        ("constraints", "hostname:LIKE:.*"),
+        ("healthProtocol", "COMMAND"),
+        ("healthCommand", "true"),
+        ("healthInterval", "1"),
+        ("healthGrace", "10"),
     ] {
         browser.eval(SET_FIELD, json!([field, value])).await;
     }
@@ -102,9 +108,24 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
         .wait_for("2 running instances", RUNNING_INSTANCES, json!([2]))
         .await;
     let (_, app) = api(&base, &format!("/v2/apps{APP}")).await;
-    assert_eq!(app["app"]["env"]["GREETING"], "hello");
-    assert_eq!(app["app"]["labels"]["team"], "web");
-    assert_eq!(app["app"]["cmd"], "sleep 600");
+    let app = &app["app"];
+    assert_eq!(app["env"]["GREETING"], "hello");
+    assert_eq!(app["labels"]["team"], "web");
+    assert_eq!(app["cmd"], "sleep 600");
+    assert_eq!(app["constraints"], json!([["hostname", "LIKE", ".*"]]));
+    assert_eq!(app["portDefinitions"].as_array().unwrap().len(), 1);
+    assert_eq!(app["healthChecks"][0]["command"]["value"], "true", "{app}");
+    // Each instance got a host port and its command check reports it healthy.
+    browser
+        .wait_for(
+            "healthy instances with ports",
+            r##"const rows = [...document.querySelectorAll("#instances-table tbody tr[data-key]")];
+               return rows.length === 2 && rows.every((r) =>
+                 r.querySelector('td[data-key="health"]').textContent === "healthy"
+                 && /^\d+$/.test(r.querySelector('td[data-key="ports"]').textContent)) ? true : null;"##,
+            json!([]),
+        )
+        .await;
     browser.screenshot("marathon-app").await;
 
     // Scale to 3 from the app page.
@@ -200,6 +221,16 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
     assert_eq!(error[1], "true");
     assert!(!error[0].as_str().unwrap().is_empty());
     browser.screenshot("marathon-422").await;
+    // JSON mode holds the same definition.
+    browser.eval(CLICK, json!(["#json-mode"])).await;
+    let definition = browser
+        .eval(
+            r##"return JSON.parse(document.getElementById("app-json").value);"##,
+            json!([]),
+        )
+        .await;
+    assert_eq!(definition["id"], "/ui-test/bad");
+    assert_eq!(definition["cpus"], -1);
     let (status, _) = api(&base, "/v2/apps/ui-test/bad").await;
     assert_eq!(status, 404, "the invalid app was not created");
 
