@@ -87,7 +87,7 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
         .await;
     for (field, value) in [
         ("id", APP),
-        ("cmd", "sleep 600"),
+        ("cmd", "echo started $MARATHON_APP_ID; sleep 600"),
         ("cpus", "0.1"),
         ("mem", "16"),
         ("instances", "2"),
@@ -111,7 +111,7 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
     let app = &app["app"];
     assert_eq!(app["env"]["GREETING"], "hello");
     assert_eq!(app["labels"]["team"], "web");
-    assert_eq!(app["cmd"], "sleep 600");
+    assert_eq!(app["cmd"], "echo started $MARATHON_APP_ID; sleep 600");
     assert_eq!(app["constraints"], json!([["hostname", "LIKE", ".*"]]));
     assert_eq!(app["portDefinitions"].as_array().unwrap().len(), 1);
     assert_eq!(app["healthChecks"][0]["command"]["value"], "true", "{app}");
@@ -127,6 +127,33 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
         )
         .await;
     browser.screenshot("marathon-app").await;
+
+    // An instance's stdout link opens its sandbox in the master's console, which shows
+    // what the task printed.
+    let stdout = browser
+        .eval(
+            r##"return document.querySelector('#instances-table td[data-key="logs"] a').href;"##,
+            json!([]),
+        )
+        .await;
+    let stdout = stdout.as_str().unwrap().to_string();
+    assert!(
+        stdout.starts_with(&format!("http://{}/#/sandbox/", cluster.master_addr())),
+        "{stdout}"
+    );
+    browser.goto(&stdout).await;
+    browser
+        .wait_for(
+            "the task's stdout in the console",
+            r##"const t = document.getElementById("file-content")?.textContent ?? "";
+               return t.includes("started " + arguments[0]) ? true : null;"##,
+            json!([APP]),
+        )
+        .await;
+    browser.screenshot("console-marathon-task-stdout").await;
+    browser
+        .goto(&format!("{base}/ui/#/app/{}", urlencode(APP)))
+        .await;
 
     // Scale to 3 from the app page.
     browser
