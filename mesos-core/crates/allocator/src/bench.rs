@@ -1,6 +1,7 @@
 //! Benchmark workloads (plain code, no assertions). Used by `benches/allocator.rs`.
 //!
-//! `decline_offers` clones Mesos' `HierarchicalAllocator_BENCHMARK_Test.DeclineOffers`:
+//! `suppress_offers` clones Mesos' `SuppressOffers` and `ExtremeSuppressOffers` on the same
+//! agents. `decline_offers` clones Mesos' `HierarchicalAllocator_BENCHMARK_Test.DeclineOffers`:
 //! agents of `cpus:24;mem:4096;disk:4096;ports:[31000-32000]`, each with
 //! `cpus:16;mem:2014;disk:1024` plus 16 port fragments already used by a framework
 //! (round-robin); every offer is declined with a filter of `INT_MAX` seconds (capped at
@@ -40,17 +41,16 @@ fn fragment(begin: u64, end: u64, n: u64) -> RangeSet {
     )
 }
 
-/// Runs the workload and prints Mesos-style lines to stdout; returns the figures.
-pub fn decline_offers(agents: usize, frameworks: usize, rounds: usize) -> DeclineOffersReport {
-    let frameworks = frameworks.max(1);
+/// An allocator with `frameworks` frameworks (role `*`) and `agents` agents of Mesos'
+/// benchmark shape (`cpus:24;mem:4096;disk:4096;ports:[31000-32000]`, of which
+/// `cpus:16;mem:2014;disk:1024` and 16 port fragments are used by one framework, round
+/// robin). Prints the two "Added" lines; returns the allocator, framework ids and timings.
+fn setup(agents: usize, frameworks: usize) -> (Allocator, Vec<FrameworkId>, Duration, Duration) {
     let config = AllocatorConfig {
         seed: 42,
         ..Default::default()
     };
-    let interval = config.allocation_interval;
     let mut alloc = Allocator::new(config);
-    println!("Using {agents} agents and {frameworks} frameworks, {rounds} rounds (DeclineOffers)");
-
     let fw_ids: Vec<FrameworkId> = (0..frameworks)
         .map(|i| FrameworkId::new(format!("framework-{i}")))
         .collect();
@@ -83,6 +83,15 @@ pub fn decline_offers(agents: usize, frameworks: usize, rounds: usize) -> Declin
     }
     let add_agents = start.elapsed();
     println!("Added {agents} agents in {:.3}ms", ms(add_agents));
+    (alloc, fw_ids, add_frameworks, add_agents)
+}
+
+/// Runs the workload and prints Mesos-style lines to stdout; returns the figures.
+pub fn decline_offers(agents: usize, frameworks: usize, rounds: usize) -> DeclineOffersReport {
+    let frameworks = frameworks.max(1);
+    println!("Using {agents} agents and {frameworks} frameworks, {rounds} rounds (DeclineOffers)");
+    let (mut alloc, _fw_ids, add_frameworks, add_agents) = setup(agents, frameworks);
+    let interval = alloc.config().allocation_interval;
 
     let refuse = Some(Duration::from_secs(i32::MAX as u64));
     let mut now = Duration::ZERO;
@@ -137,11 +146,84 @@ pub fn decline_offers(agents: usize, frameworks: usize, rounds: usize) -> Declin
     println!(
         "rounds that made offers ({busy_count}): {busy_median:.3} ms median, {busy_max:.3} ms max"
     );
+    let (aim, peer) = decline_offers_reference(agents, frameworks);
     println!(
-        "W1 DeclineOffers: {agents} agents x {frameworks} frameworks: {:.3} ms per round median, {:.3} ms max (aim 100; Mesos 1.06 s)",
-        report.median_ms, report.max_ms
+        "W1 DeclineOffers: {agents} agents x {frameworks} frameworks, {rounds} rounds: {busy_median:.3} ms per offering round median, {busy_max:.3} ms max; added {agents} agents in {:.3} ms (aim {aim}; Mesos {peer})",
+        ms(add_agents)
     );
     report
+}
+
+/// The aim and Mesos' published figure for a DeclineOffers grid point (performance
+/// anchors W1).
+fn decline_offers_reference(agents: usize, frameworks: usize) -> (&'static str, &'static str) {
+    match (agents, frameworks) {
+        (10_000, 1_000) => (
+            "100 ms per round, 100 ms to add 10k agents",
+            "1.06 s per round, 1.61 s to add 10k agents",
+        ),
+        (10_000, 3_000) => ("none set", "2.47 s median of rounds 0-9"),
+        (20_000, 2_000) => ("400 ms", "about 3.8 s"),
+        (50_000, 6_000) => ("1 s", "none published"),
+        _ => ("none for this grid", "none for this grid"),
+    }
+}
+
+/// Mesos' `SuppressOffers` (and, with `extreme`, `ExtremeSuppressOffers`): five allocation
+/// cycles; before each, another fifth of the frameworks suppress offers (with `extreme`,
+/// 99 % suppress from the first cycle), and the previous cycle's offers are recovered with
+/// no filter. Prints Mesos' line per cycle and a summary; returns the cycle times.
+pub fn suppress_offers(agents: usize, frameworks: usize, extreme: bool) -> Vec<Duration> {
+    let frameworks = frameworks.max(1);
+    let name = if extreme {
+        "ExtremeSuppressOffers"
+    } else {
+        "SuppressOffers"
+    };
+    println!("Using {agents} agents and {frameworks} frameworks ({name})");
+    let (mut alloc, fw_ids, _, _) = setup(agents, frameworks);
+    let interval = alloc.config().allocation_interval;
+    let mut now = Duration::ZERO;
+    let mut outstanding: Vec<crate::Grant> = Vec::new();
+    let mut suppressed = 0usize;
+    let mut times = Vec::new();
+    for cycle in 0..5 {
+        for g in outstanding.drain(..) {
+            alloc.recover(
+                &g.framework_id,
+                &g.role,
+                &g.agent_id,
+                &g.resources,
+                None,
+                now,
+            );
+        }
+        let target = if extreme {
+            frameworks * 99 / 100
+        } else {
+            (frameworks * (cycle + 1) / 5).min(frameworks)
+        };
+        while suppressed < target {
+            alloc.suppress(&fw_ids[suppressed], &[]);
+            suppressed += 1;
+        }
+        now += interval;
+        let start = Instant::now();
+        let grants = alloc.allocate(now);
+        let took = start.elapsed();
+        println!(
+            "allocate() took {:.3}ms to make {} offers with {suppressed} out of {frameworks} frameworks suppressing",
+            ms(took),
+            grants.len()
+        );
+        times.push(took);
+        outstanding = grants;
+    }
+    let (median, max) = median_max(times.iter().copied());
+    println!(
+        "W1 {name}: {agents} agents x {frameworks} frameworks, 5 cycles: {median:.3} ms per cycle median, {max:.3} ms max (aim 100; Mesos: no published figure)"
+    );
+    times
 }
 
 fn median_max(rounds: impl Iterator<Item = Duration>) -> (f64, f64) {
@@ -179,4 +261,13 @@ pub fn main_from_env() {
     }
     let rounds = rounds.unwrap_or(2 * frameworks);
     decline_offers(agents, frameworks, rounds);
+    suppress_offers(agents, frameworks, false);
+    suppress_offers(agents, frameworks, true);
+    // The other grid points of the anchors, ten rounds each (as Mesos' DeclineOffers/22
+    // reports rounds 0-9). `W1_GRID=0` skips them.
+    if std::env::var("W1_GRID").map_or(true, |v| v != "0") {
+        for (a, f) in [(10_000, 3_000), (20_000, 2_000), (50_000, 6_000)] {
+            decline_offers(a, f, 10);
+        }
+    }
 }
