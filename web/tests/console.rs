@@ -5,7 +5,6 @@
 mod support;
 
 use mesos_core::client::{EventStream, SchedulerClient};
-use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
 use mesos_core::proto::resources::Resources;
 use mesos_core::proto::scheduler::{Accept, Acknowledge, Call, Event};
 use mesos_core::proto::v1::*;
@@ -90,20 +89,13 @@ async fn run_task(master: &str, task: &str) -> (SchedulerClient, EventStream) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_tables_match_the_master_state() {
     let dir = tempfile::tempdir().unwrap();
-    let launcher = dir.path().join("launcher");
-    std::fs::create_dir_all(&launcher).unwrap();
-    std::os::unix::fs::symlink(
-        mesos_testkit::workspace_binary("mesos-agent", "mesos-executor", &[]),
-        launcher.join("mesos-executor"),
+    let cluster = support::cluster(
+        dir.path(),
+        2,
+        "cpus:4;mem:4096;disk:10000;ports:[31000-31099]",
+        Some("rack:r1"),
     )
-    .unwrap();
-    let mut cfg = LocalClusterConfig::new(dir.path().join("work"));
-    cfg.num_agents = 2;
-    cfg.agent_resources = Some("cpus:4;mem:4096;disk:10000;ports:[31000-31099]".into());
-    cfg.agent_attributes = Some("rack:r1".into());
-    cfg.launcher_dir = Some(launcher);
-    cfg.containerizers = Some("mesos".into());
-    let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
+    .await;
     let master = cluster.master_addr().to_string();
     let _framework = run_task(&master, "console-probe").await;
     let base = format!("http://{master}");

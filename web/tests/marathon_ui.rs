@@ -6,8 +6,6 @@
 mod support;
 
 use marathon::core::Config;
-use marathon::server::{start, ServerConfig};
-use mesos_core::cluster::{LocalCluster, LocalClusterConfig};
 use serde_json::{json, Value};
 use support::{Browser, TABLE_ROWS};
 
@@ -40,29 +38,7 @@ const CLICK: &str = r##"document.querySelector(arguments[0]).click(); return tru
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marathon_ui_deploys_scales_and_destroys_an_app() {
     let dir = tempfile::tempdir().unwrap();
-    let launcher = dir.path().join("launcher");
-    std::fs::create_dir_all(&launcher).unwrap();
-    std::os::unix::fs::symlink(
-        mesos_testkit::workspace_binary("mesos-agent", "mesos-executor", &[]),
-        launcher.join("mesos-executor"),
-    )
-    .unwrap();
-    let mut cfg = LocalClusterConfig::new(dir.path().join("cluster"));
-    cfg.agent_resources = Some("cpus:8;mem:8192;disk:10000;ports:[31000-31999]".into());
-    cfg.launcher_dir = Some(launcher);
-    cfg.containerizers = Some("mesos".into());
-    let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
-    let server = start(ServerConfig::new(
-        Config {
-            master: cluster.master_addr().to_string(),
-            hostname: "127.0.0.1".into(),
-            ..Config::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().join("marathon"),
-    ))
-    .await
-    .expect("marathon starts");
+    let (cluster, server) = support::cluster_with_marathon(dir.path(), Config::default()).await;
     let base = format!("http://{}", server.addr());
     let browser = Browser::start(1440, 1000).await;
 
@@ -318,30 +294,14 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marathon_ui_explains_waiting_apps_and_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
-    let launcher = dir.path().join("launcher");
-    std::fs::create_dir_all(&launcher).unwrap();
-    std::os::unix::fs::symlink(
-        mesos_testkit::workspace_binary("mesos-agent", "mesos-executor", &[]),
-        launcher.join("mesos-executor"),
-    )
-    .unwrap();
-    let mut cfg = LocalClusterConfig::new(dir.path().join("cluster"));
-    cfg.agent_resources = Some("cpus:8;mem:8192;disk:10000;ports:[31000-31999]".into());
-    cfg.launcher_dir = Some(launcher);
-    cfg.containerizers = Some("mesos".into());
-    let cluster = LocalCluster::start(cfg).await.expect("cluster starts");
-    let server = start(ServerConfig::new(
+    let (cluster, server) = support::cluster_with_marathon(
+        dir.path(),
         Config {
-            master: cluster.master_addr().to_string(),
-            hostname: "127.0.0.1".into(),
             decline_offer_duration: 0.5,
             ..Config::default()
         },
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().join("marathon"),
-    ))
-    .await
-    .expect("marathon starts");
+    )
+    .await;
     let base = format!("http://{}", server.addr());
     let http = reqwest::Client::new();
     let post = |path: &str, body: Value| {

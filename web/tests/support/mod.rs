@@ -186,6 +186,63 @@ impl Drop for Browser {
     }
 }
 
+/// A launcher directory under `root` whose `mesos-executor` is the suite's command executor.
+pub fn launcher_dir(root: &Path) -> PathBuf {
+    let launcher = root.join("launcher");
+    std::fs::create_dir_all(&launcher).unwrap();
+    std::os::unix::fs::symlink(
+        mesos_testkit::workspace_binary("mesos-agent", "mesos-executor", &[]),
+        launcher.join("mesos-executor"),
+    )
+    .unwrap();
+    launcher
+}
+
+/// A local cluster of `agents` agents (mesos containerizer) under `root`.
+pub async fn cluster(
+    root: &Path,
+    agents: usize,
+    resources: &str,
+    attributes: Option<&str>,
+) -> mesos_core::cluster::LocalCluster {
+    let mut cfg = mesos_core::cluster::LocalClusterConfig::new(root.join("cluster"));
+    cfg.num_agents = agents;
+    cfg.agent_resources = Some(resources.into());
+    cfg.agent_attributes = attributes.map(str::to_string);
+    cfg.launcher_dir = Some(launcher_dir(root));
+    cfg.containerizers = Some("mesos".into());
+    mesos_core::cluster::LocalCluster::start(cfg)
+        .await
+        .expect("cluster starts")
+}
+
+/// One agent and a Marathon in front of it (state under `root`), with `config` on top of
+/// the master address and hostname.
+pub async fn cluster_with_marathon(
+    root: &Path,
+    config: marathon::core::Config,
+) -> (mesos_core::cluster::LocalCluster, marathon::server::Server) {
+    let cluster = cluster(
+        root,
+        1,
+        "cpus:8;mem:8192;disk:10000;ports:[31000-31999]",
+        None,
+    )
+    .await;
+    let server = marathon::server::start(marathon::server::ServerConfig::new(
+        marathon::core::Config {
+            master: cluster.master_addr().to_string(),
+            hostname: "127.0.0.1".into(),
+            ..config
+        },
+        "127.0.0.1:0".parse().unwrap(),
+        root.join("marathon"),
+    ))
+    .await
+    .expect("marathon starts");
+    (cluster, server)
+}
+
 /// Where the UI tests leave their screenshots: `target/ui-screenshots`.
 pub fn artifacts_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
