@@ -132,7 +132,7 @@ impl LocalCluster {
     /// Print the master's and agents' URLs (what the binaries show at start).
     pub fn print_urls(&self, containerizers: &str) {
         let m = self.master_addr();
-        println!("  master:        http://{m}/  (scheduler API: http://{m}/api/v1/scheduler)");
+        println!("  console:       http://{m}/  (scheduler API: http://{m}/api/v1/scheduler)");
         println!("  master state:  http://{m}/master/state");
         println!("  containerizers: {containerizers}");
         for (i, a) in self.agent_addrs().iter().enumerate() {

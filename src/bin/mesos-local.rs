@@ -63,7 +63,11 @@ fn main() {
         };
         println!("mesos-local is running (work dir {})", work_dir.display());
         cluster.print_urls(&containerizers);
-        println!("  marathon:      http://{}/v2/apps", marathon.addr());
+        println!(
+            "  marathon:      http://{}/ui/  (API: http://{}/v2/apps)",
+            marathon.addr(),
+            marathon.addr()
+        );
         println!("Press Ctrl-C to stop.");
         wait_for_signal().await;
         println!("Stopping: Marathon, then tasks, agents and the master.");
