@@ -130,8 +130,13 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
     browser
         .goto(&format!("{base}/ui/#/app/{}", urlencode(APP)))
         .await;
+    browser
+        .wait_for("2 running instances", RUNNING_INSTANCES, json!([2]))
+        .await;
 
-    // Scale to 3 from the app page.
+    // Scale to 3 from the app page, once the creation deployment (which waits for the
+    // health checks) is over: a change to an app in a deployment is answered 409.
+    no_deployments(&base).await;
     browser
         .eval(
             SET_FIELD.replace("field-", "").as_str(),
@@ -158,9 +163,11 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
     let rows = browser
         .wait_for(
             "the group's apps",
+            // (Deploying until the scaling deployment is over, then Running.)
             r##"const r = [...document.querySelectorAll("#apps-table tbody tr[data-key]")];
-               return r.length && r[0].dataset.key === arguments[0]
-                 ? Object.fromEntries([...r[0].querySelectorAll("td")].map((c) => [c.dataset.key, c.textContent])) : null;"##,
+               if (!r.length || r[0].dataset.key !== arguments[0]) return null;
+               const cells = Object.fromEntries([...r[0].querySelectorAll("td")].map((c) => [c.dataset.key, c.textContent]));
+               return cells.status === "Running" ? cells : null;"##,
             json!([APP]),
         )
         .await;
@@ -247,7 +254,8 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
         )
         .await;
 
-    // Destroy (two clicks: the first asks again).
+    // Destroy (two clicks: the first asks again), once the scaling down is over.
+    no_deployments(&base).await;
     browser
         .goto(&format!("{base}/ui/#/app/{}", urlencode(APP)))
         .await;

@@ -41,7 +41,10 @@ export function appView(r, { scheduleRefresh }) {
   const status = el("span", { class: "state" });
   const summary = el("p", { class: "muted", id: "app-summary" });
   const reason = el("p", { class: "notice", id: "queue-reason", hidden: true });
-  const scaleInput = el("input", { type: "number", min: "0", id: "scale-instances", "aria-label": "Instances", class: "small" });
+  // What the user typed stays until they scale (refreshes do not overwrite it).
+  let scaleEdited = false;
+  const scaleInput = el("input", { type: "number", min: "0", id: "scale-instances", "aria-label": "Instances", class: "small",
+    oninput: () => { scaleEdited = true; } });
 
   async function act(label, fn) {
     try {
@@ -67,7 +70,10 @@ export function appView(r, { scheduleRefresh }) {
   });
   const actions = el("div", { class: "toolbar actions" },
     scaleInput,
-    button("Scale", { id: "scale-app" }, () => act("Scale", () => send("PUT", path, { instances: Number(scaleInput.value) }))),
+    button("Scale", { id: "scale-app" }, () => act("Scale", async () => {
+      await send("PUT", path, { instances: Number(scaleInput.value) });
+      scaleEdited = false;
+    })),
     button("Restart", { id: "restart-app" }, () => act("Restart", () => send("POST", `${path}/restart`))),
     button("Suspend", { id: "suspend-app" }, () => act("Suspend", () => send("PUT", path, { instances: 0 }))),
     button("Reset delay", { id: "reset-delay" }, () => act("Reset delay", () => send("DELETE", `/v2/queue${id}/delay`))),
@@ -149,7 +155,7 @@ export function appView(r, { scheduleRefresh }) {
       const h = health(app);
       summary.replaceChildren(`${app.tasksRunning ?? 0} of ${app.instances} instances running \u00b7 `,
         `cpus ${cpus(app.cpus)} \u00b7 mem ${mb(app.mem)} \u00b7 disk ${mb(app.disk)} each `, healthBar(h, app.instances));
-      if (document.activeElement !== scaleInput) scaleInput.value = app.instances;
+      if (!scaleEdited && document.activeElement !== scaleInput) scaleInput.value = app.instances;
       const why = waitingReason(q);
       reason.hidden = !why;
       reason.textContent = why ?? "";

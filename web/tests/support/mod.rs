@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,7 +30,10 @@ impl Browser {
             );
         }
         let port = mesos_testkit::free_port();
+        // Its own process group: chromium's processes (chromedriver's children) are in it
+        // too, so dropping the browser can end all of them.
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -181,9 +185,32 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // End the session (chromedriver closes the browser), then whatever is left of the
+        // group: killing chromedriver alone would leave chromium's processes running.
+        let _ = delete_session(&self.base);
+        let pgid = self.driver.id() as i32;
+        // SAFETY: plain signal delivery to the group this browser started.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
         let _ = self.driver.wait();
     }
+}
+
+/// `DELETE <session url>` with a blocking socket (Drop cannot await).
+fn delete_session(session: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let rest = session.strip_prefix("http://").unwrap_or(session);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut s = std::net::TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer)?;
+    Ok(())
 }
 
 /// A launcher directory under `root` whose `mesos-executor` is the suite's command executor.
