@@ -117,20 +117,18 @@ impl Shared {
             let outputs = step(&mut core.agent, wall_now());
             // Everything the step checkpoints is written (in one transaction) before any
             // of its messages leaves.
-            let (ops, outputs): (Vec<_>, Vec<_>) = outputs
-                .into_iter()
-                .partition(|o| matches!(o, Output::Checkpoint(_)));
-            let ops: Vec<CheckpointOp> = ops
-                .into_iter()
-                .filter_map(|o| match o {
-                    Output::Checkpoint(op) => Some(op),
-                    _ => None,
-                })
-                .collect();
+            let mut ops = Vec::new();
+            let mut rest = Vec::with_capacity(outputs.len());
+            for o in outputs {
+                match o {
+                    Output::Checkpoint(op) => ops.push(op),
+                    o => rest.push(o),
+                }
+            }
             if let Err(e) = core.checkpoint.apply_all(&ops) {
                 tracing::error!("Failed to checkpoint: {e}");
             }
-            for o in outputs {
+            for o in rest {
                 match o {
                     Output::Checkpoint(_) => {}
                     Output::ToMaster(m) => {
