@@ -67,7 +67,7 @@ pub fn asset(path: &str) -> Option<Asset> {
         })
 }
 
-/// The file a request path asks for: `/static/<path>` or, for the page itself, `index`.
+/// The embedded file a request path `/static/<path>` asks for.
 pub fn static_asset(request_path: &str) -> Option<Asset> {
     asset(request_path.strip_prefix("/static/")?)
 }

@@ -323,17 +323,7 @@ async fn console_tables_match_the_master_state() {
     // When the master goes away, the page says so instead of showing stale figures quietly.
     drop(_framework);
     cluster.shutdown(true).await;
-    let banner = browser
-        .wait_for(
-            "the error banner",
-            r##"const b = document.getElementById("banner");
-               return b.classList.contains("shown") ? b.textContent : null;"##,
-            json!([]),
-        )
-        .await;
-    assert!(
-        banner.as_str().unwrap().contains("/master/state"),
-        "{banner}"
-    );
+    let banner = browser.banner().await;
+    assert!(banner.contains("/master/state"), "{banner}");
     browser.screenshot("console-master-gone").await;
 }

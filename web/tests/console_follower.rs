@@ -79,15 +79,7 @@ async fn console_on_a_follower_names_the_leader() {
     browser
         .goto(&format!("http://127.0.0.1:{}/", masters[follower].port))
         .await;
-    let banner = browser
-        .wait_for(
-            "the not-the-leader banner",
-            r##"const b = document.getElementById("banner");
-               return b.classList.contains("shown") ? b.textContent : null;"##,
-            json!([]),
-        )
-        .await;
-    let banner = banner.as_str().unwrap();
+    let banner = browser.banner().await;
     assert!(banner.contains("is not the leader"), "{banner}");
     assert!(
         banner.contains(&format!("127.0.0.1:{}", masters[leading].port)),

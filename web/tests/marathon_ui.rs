@@ -54,13 +54,7 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
 
     // Create an app through the form.
     browser.eval(CLICK, json!(["#create-app"])).await;
-    browser
-        .wait_for(
-            "the form",
-            "return document.getElementById('app-form') ? true : null;",
-            json!([]),
-        )
-        .await;
+    browser.wait_for_element("app-form").await;
     for (field, value) in [
         ("id", APP),
         ("cmd", "echo started $MARATHON_APP_ID; sleep 600"),
@@ -208,13 +202,7 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
 
     // A 422 is shown at the field it is about.
     browser.goto(&format!("{base}/ui/#/create")).await;
-    browser
-        .wait_for(
-            "the form",
-            "return document.getElementById('app-form') ? true : null;",
-            json!([]),
-        )
-        .await;
+    browser.wait_for_element("app-form").await;
     browser.eval(SET_FIELD, json!(["id", "/ui-test/bad"])).await;
     browser.eval(SET_FIELD, json!(["cmd", "sleep 1"])).await;
     browser.eval(SET_FIELD, json!(["cpus", "-1"])).await;
@@ -246,13 +234,7 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
 
     // Deployments: a restart is listed while it runs (or already done), the page renders.
     browser.goto(&format!("{base}/ui/#/deployments")).await;
-    browser
-        .wait_for(
-            "the deployments table",
-            "return document.getElementById('deployments-table') ? true : null;",
-            json!([]),
-        )
-        .await;
+    browser.wait_for_element("deployments-table").await;
 
     // Destroy (two clicks: the first asks again), once the scaling down is over.
     no_deployments(&base).await;
@@ -283,17 +265,10 @@ async fn marathon_ui_deploys_scales_and_destroys_an_app() {
 
     // When Marathon goes away, the page says so.
     server.stop();
-    let banner = browser
-        .wait_for(
-            "the error banner",
-            r##"const b = document.getElementById("banner");
-               return b.classList.contains("shown") ? b.textContent : null;"##,
-            json!([]),
-        )
-        .await;
+    let banner = browser.banner().await;
     // A stopped Marathon's listener answers 503 for a moment, then nothing: either way
     // the banner names the call that failed and why.
-    assert!(banner.as_str().unwrap().contains("/v2/"), "{banner}");
+    assert!(banner.contains("/v2/"), "{banner}");
     browser.screenshot("marathon-gone").await;
     drop(browser);
     cluster.shutdown(true).await;

@@ -1,8 +1,8 @@
 // The master's cluster console: a hash router over views fed by polling /master/state.
 
 import { getJson, poll, showError } from "/static/common/api.js";
-import { el } from "/static/common/format.js";
-import { views } from "/static/console/views.js";
+import { el, percent } from "/static/common/format.js";
+import { totals, views } from "/static/console/views.js";
 
 const POLL_MS = 2000;
 /** Samples of cluster use kept for the overview's chart (one per poll). */
@@ -22,25 +22,9 @@ function currentRoute() {
   return { name: parts[0] || "overview", args: parts.slice(1).map(decodeURIComponent) };
 }
 
-function total(res, name) {
-  return Number(res?.[name]) || 0;
-}
-
-/** Cluster totals and use (cpus, mem, disk, gpus) from the state. */
-export function totals(state) {
-  const sum = { cpus: [0, 0], mem: [0, 0], disk: [0, 0], gpus: [0, 0] };
-  for (const a of state.slaves ?? []) {
-    for (const k of Object.keys(sum)) {
-      sum[k][0] += total(a.resources, k);
-      sum[k][1] += total(a.used_resources, k);
-    }
-  }
-  return sum;
-}
-
 function record(state) {
   const t = totals(state);
-  const pct = (k) => (t[k][0] > 0 ? (100 * t[k][1]) / t[k][0] : 0);
+  const pct = (k) => percent(t[k][1], t[k][0]);
   app.history.push({ cpus: pct("cpus"), mem: pct("mem"), disk: pct("disk") });
   if (app.history.length > HISTORY) app.history.shift();
 }

@@ -24,6 +24,18 @@ function stateBadge(state) {
   return el("span", { class: `state ${stateClass(state)}` }, (state || "").replace(/^TASK_/, ""));
 }
 
+/** Cluster [total, allocated] of cpus, mem, disk and gpus, summed over the agents. */
+export function totals(state) {
+  const sum = { cpus: [0, 0], mem: [0, 0], disk: [0, 0], gpus: [0, 0] };
+  for (const a of state.slaves ?? []) {
+    for (const k of Object.keys(sum)) {
+      sum[k][0] += num(a.resources?.[k]);
+      sum[k][1] += num(a.used_resources?.[k]);
+    }
+  }
+  return sum;
+}
+
 /** Every task of the state with its framework, and whether it is completed. */
 export function allTasks(state, completed) {
   const out = [];
@@ -72,13 +84,7 @@ const overview = {
     return {
       root,
       update(state, app) {
-        const sum = { cpus: [0, 0], mem: [0, 0], disk: [0, 0], gpus: [0, 0] };
-        for (const a of state.slaves ?? []) {
-          for (const k of Object.keys(sum)) {
-            sum[k][0] += num(a.resources?.[k]);
-            sum[k][1] += num(a.used_resources?.[k]);
-          }
-        }
+        const sum = totals(state);
         const tasks = allTasks(state, false);
         const running = tasks.filter((t) => t.state === "TASK_RUNNING").length;
         const leader = state.leader_info ? `${state.leader_info.hostname}:${state.leader_info.port}` : "none";

@@ -12,7 +12,7 @@ const READ_ONLY = ["version", "versionInfo", "tasks", "deployments", "tasksRunni
 export function fieldFor(path) {
   const p = (path || "").replace(/\(\d+\)/g, "").replace(/\[\d+\]/g, "");
   const first = p.split("/").filter(Boolean);
-  if (first[0] === "container") return first.includes("image") ? "image" : "image";
+  if (first[0] === "container") return "image"; // the form's only container field
   if (first[0] === "portDefinitions" || first[0] === "ports") return "ports";
   if (first[0] === "healthChecks") return "healthProtocol";
   if (first[0] === "env") return "env";

@@ -168,6 +168,29 @@ impl Browser {
         }
     }
 
+    /// Wait until the page has an element with id `id`.
+    pub async fn wait_for_element(&self, id: &str) {
+        self.wait_for(
+            &format!("#{id}"),
+            "return document.getElementById(arguments[0]) ? true : null;",
+            json!([id]),
+        )
+        .await;
+    }
+
+    /// Wait until the page's error banner shows; its text.
+    pub async fn banner(&self) -> String {
+        let text = self
+            .wait_for(
+                "the error banner",
+                r##"const b = document.getElementById("banner");
+                   return b.classList.contains("shown") ? b.textContent : null;"##,
+                json!([]),
+            )
+            .await;
+        text.as_str().unwrap_or_default().to_string()
+    }
+
     /// Save a PNG screenshot of the window as `<artifacts>/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         use base64::Engine;
