@@ -9,7 +9,9 @@
 //! Also printed: the Marathon core's own processing time for the same workload (no I/O),
 //! when Marathon had staged every instance, and when the agent recorded the last
 //! TASK_RUNNING. `CORE_ONLY=1` runs the core part only; `TRACE=1` prints the master's and
-//! the agent's task states every second beside Marathon's counts.
+//! the agent's task states every second beside Marathon's counts. `MARKS=1` prints the
+//! CLOCK_MONOTONIC time at each scaling PUT and at its end, to cut a profile taken with
+//! `perf record -k CLOCK_MONOTONIC` to exactly the launch (`perf report --time a,b`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -102,6 +104,7 @@ impl Api {
     async fn scale(&self, n: u64, trace: &Trace, done: impl Fn(u64, u64, usize) -> bool) -> Phase {
         let put_at = epoch_now();
         let started = Instant::now();
+        let mark_from = monotonic_secs();
         self.call(
             reqwest::Method::PUT,
             &format!("/v2/apps{APP}"),
@@ -116,6 +119,12 @@ impl Api {
                 all_staged = Some(started.elapsed());
             }
             if done(running, staged, deps) {
+                if std::env::var("MARKS").is_ok_and(|v| v == "1") {
+                    println!(
+                        "marks: scale to {n} from {mark_from:.6} to {:.6} (CLOCK_MONOTONIC)",
+                        monotonic_secs()
+                    );
+                }
                 return Phase {
                     took: started.elapsed(),
                     all_staged: all_staged.unwrap_or_default(),
@@ -137,6 +146,17 @@ impl Api {
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// CLOCK_MONOTONIC in seconds, the clock `perf record -k CLOCK_MONOTONIC` stamps samples with.
+fn monotonic_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer for clock_gettime.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 struct Phase {

@@ -36,8 +36,15 @@ pub struct Agent {
     pub started: Duration,
     pub frameworks: BTreeMap<FrameworkId, FrameworkInfo>,
     pub(crate) shutting_down: BTreeSet<FrameworkId>,
+    /// Changed only through `insert_executor` / `remove_executor` (they keep the index).
     pub executors: BTreeMap<ExecKey, ExecutorRecord>,
+    /// Changed only through `insert_task` / `remove_task` (they keep the index).
     pub tasks: BTreeMap<TaskKey, TaskRecord>,
+    /// Index: the executor of each container.
+    by_container: HashMap<ContainerId, ExecKey>,
+    /// Index: the tasks of each executor (a command executor has one, a default
+    /// executor its groups'), so per-executor work does not scan every task.
+    exec_tasks: HashMap<ExecKey, Vec<TaskId>>,
     pub(crate) retries: HashMap<TaskKey, Retry>,
     pub completed_tasks: VecDeque<TaskRecord>,
     pub completed_executors: VecDeque<ExecutorRecord>,
@@ -62,6 +69,8 @@ impl Agent {
             shutting_down: BTreeSet::new(),
             executors: BTreeMap::new(),
             tasks: BTreeMap::new(),
+            by_container: HashMap::new(),
+            exec_tasks: HashMap::new(),
             retries: HashMap::new(),
             completed_tasks: VecDeque::new(),
             completed_executors: VecDeque::new(),
@@ -283,6 +292,8 @@ impl Agent {
         }
         self.executors.clear();
         self.tasks.clear();
+        self.by_container.clear();
+        self.exec_tasks.clear();
         self.retries.clear();
         self.frameworks.clear();
         self.shutting_down.clear();
@@ -365,8 +376,7 @@ impl Agent {
             if let Some(g) = t.group {
                 self.next_seq = self.next_seq.max(g + 1);
             }
-            self.tasks
-                .insert((t.framework_id.clone(), t.info.task_id.clone()), t);
+            self.insert_task((t.framework_id.clone(), t.info.task_id.clone()), t);
         }
         let mut dead = Vec::new();
         for (mut e, alive) in r.executors {
@@ -393,7 +403,7 @@ impl Agent {
                     dead.push(key.clone());
                 }
             }
-            self.executors.insert(key, e);
+            self.insert_executor(key, e);
         }
         for key in dead {
             self.executor_terminated(
@@ -435,8 +445,7 @@ impl Agent {
     }
 
     pub(crate) fn maybe_remove_framework(&mut self, fw: &FrameworkId, out: &mut Vec<Output>) {
-        let busy =
-            self.executors.keys().any(|(f, _)| f == fw) || self.tasks.keys().any(|(f, _)| f == fw);
+        let busy = self.framework_has_executors(fw) || self.framework_has_tasks(fw);
         if busy {
             return;
         }
@@ -458,10 +467,92 @@ impl Agent {
     }
 
     pub(crate) fn executor_by_container(&self, cid: &ContainerId) -> Option<ExecKey> {
+        self.by_container
+            .get(cid)
+            .filter(|k| self.executors.contains_key(*k))
+            .cloned()
+    }
+
+    pub(crate) fn insert_executor(&mut self, key: ExecKey, rec: ExecutorRecord) {
+        self.by_container
+            .insert(rec.container_id.clone(), key.clone());
+        if let Some(old) = self.executors.insert(key, rec) {
+            if !self
+                .executors
+                .values()
+                .any(|e| e.container_id == old.container_id)
+            {
+                self.by_container.remove(&old.container_id);
+            }
+        }
+    }
+
+    pub(crate) fn remove_executor(&mut self, key: &ExecKey) -> Option<ExecutorRecord> {
+        let e = self.executors.remove(key)?;
+        if self.by_container.get(&e.container_id) == Some(key) {
+            self.by_container.remove(&e.container_id);
+        }
+        Some(e)
+    }
+
+    pub(crate) fn insert_task(&mut self, key: TaskKey, rec: TaskRecord) {
+        let ekey = (key.0.clone(), rec.executor_id.clone());
+        if let Some(old) = self.tasks.insert(key.clone(), rec) {
+            self.unindex_task(&(key.0.clone(), old.executor_id), &key.1);
+        }
+        self.exec_tasks.entry(ekey).or_default().push(key.1);
+    }
+
+    pub(crate) fn remove_task(&mut self, key: &TaskKey) -> Option<TaskRecord> {
+        let t = self.tasks.remove(key)?;
+        self.unindex_task(&(key.0.clone(), t.executor_id.clone()), &key.1);
+        Some(t)
+    }
+
+    fn unindex_task(&mut self, ekey: &ExecKey, task: &TaskId) {
+        if let Some(ids) = self.exec_tasks.get_mut(ekey) {
+            ids.retain(|t| t != task);
+            if ids.is_empty() {
+                self.exec_tasks.remove(ekey);
+            }
+        }
+    }
+
+    /// The keys of an executor's tasks (terminal ones not yet completed included).
+    pub(crate) fn executor_task_keys(&self, ekey: &ExecKey) -> Vec<TaskKey> {
+        self.exec_tasks
+            .get(ekey)
+            .map(|ids| ids.iter().map(|t| (ekey.0.clone(), t.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// An executor's task records.
+    pub(crate) fn executor_tasks<'a>(
+        &'a self,
+        ekey: &ExecKey,
+    ) -> impl Iterator<Item = &'a TaskRecord> + 'a {
+        let fw = ekey.0.clone();
+        self.exec_tasks
+            .get(ekey)
+            .into_iter()
+            .flatten()
+            .filter_map(move |t| self.tasks.get(&(fw.clone(), t.clone())))
+    }
+
+    /// Whether the framework still has executors here (a range lookup, no scan).
+    pub(crate) fn framework_has_executors(&self, fw: &FrameworkId) -> bool {
         self.executors
-            .iter()
-            .find(|(_, e)| &e.container_id == cid)
-            .map(|(k, _)| k.clone())
+            .range((fw.clone(), ExecutorId::new(""))..)
+            .next()
+            .is_some_and(|((f, _), _)| f == fw)
+    }
+
+    /// Whether the framework still has tasks here.
+    pub(crate) fn framework_has_tasks(&self, fw: &FrameworkId) -> bool {
+        self.tasks
+            .range((fw.clone(), TaskId::new(""))..)
+            .next()
+            .is_some_and(|((f, _), _)| f == fw)
     }
 
     /// Seconds since the epoch for status timestamps.

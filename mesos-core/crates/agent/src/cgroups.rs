@@ -205,6 +205,10 @@ pub enum Hierarchy {
 pub struct Isolation {
     pub cpu: bool,
     pub mem: bool,
+    /// Hard CPU limits through CFS bandwidth control (`cpu.cfs_quota_us`, v2 `cpu.max`),
+    /// as Mesos' `--cgroups_enable_cfs` asks; without it only the relative weight
+    /// (`cpu.shares`, v2 `cpu.weight`) is set, Mesos' default.
+    pub cfs: bool,
 }
 
 /// Isolators accepted by `--isolation`; the `posix/*` and `filesystem/posix` ones enforce
@@ -447,19 +451,26 @@ impl Cgroups {
     /// below the usage would OOM the container); the soft one follows the reservation.
     pub fn apply(&self, container_id: &str, limits: &Limits, initial: bool) -> Result<(), String> {
         if let Some(d) = self.cpu_cgroup(container_id) {
+            // Setting a CFS quota also costs the kernel a walk over every cpu cgroup
+            // (its schedulability check), so it is written only when asked for.
+            let cfs = self.isolation.cfs;
             if self.v2() {
                 write(&d.join("cpu.weight"), &limits.cpu_weight().to_string())?;
-                write(&d.join("cpu.max"), &limits.cpu_max())?;
+                if cfs {
+                    write(&d.join("cpu.max"), &limits.cpu_max())?;
+                }
             } else {
                 write(&d.join("cpu.shares"), &limits.cpu_shares().to_string())?;
                 // A new cgroup starts with the kernel's (and Mesos') 100 ms period.
-                if !initial {
+                if cfs && !initial {
                     write(&d.join("cpu.cfs_period_us"), &CFS_PERIOD_US.to_string())?;
                 }
-                write(
-                    &d.join("cpu.cfs_quota_us"),
-                    &limits.cfs_quota_us().to_string(),
-                )?;
+                if cfs {
+                    write(
+                        &d.join("cpu.cfs_quota_us"),
+                        &limits.cfs_quota_us().to_string(),
+                    )?;
+                }
             }
         }
         if let Some(d) = self.memory_cgroup(container_id) {
@@ -651,11 +662,15 @@ impl Cgroups {
 /// cgroups to use (`None`: no limits) and the effective flag value. Without the flag, unusable
 /// cgroups are logged once and the agent runs without limits; with an explicit `cgroups/*`
 /// isolator they are a (one-line) start error.
-pub fn from_flag(flag: Option<&str>) -> Result<(Option<Cgroups>, String), String> {
+pub fn from_flag(
+    flag: Option<&str>,
+    enable_cfs: bool,
+) -> Result<(Option<Cgroups>, String), String> {
     let Some(text) = flag else {
         let all = Isolation {
             cpu: true,
             mem: true,
+            cfs: enable_cfs,
         };
         return Ok(match Cgroups::open(all) {
             Ok(cg) => {
@@ -671,7 +686,10 @@ pub fn from_flag(flag: Option<&str>) -> Result<(Option<Cgroups>, String), String
             }
         });
     };
-    let iso = Isolation::parse(text)?;
+    let iso = Isolation {
+        cfs: enable_cfs,
+        ..Isolation::parse(text)?
+    };
     if !iso.any() {
         tracing::info!("--isolation={text}: cpu and memory are accounted, not limited");
         return Ok((None, text.to_string()));
@@ -834,6 +852,7 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             isolation: Isolation {
                 cpu: true,
                 mem: true,
+                cfs: true,
             },
         };
         std::fs::create_dir_all(cpu.join(ROOT)).unwrap();
@@ -890,6 +909,7 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             isolation: Isolation {
                 cpu: true,
                 mem: true,
+                cfs: true,
             },
         };
         assert_eq!(cg.dirs("c2"), [root.join(ROOT).join("c2")]);
@@ -911,5 +931,49 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         assert!(s.oom_killed);
         assert_eq!(s.max_used, Some(100 * MB));
         assert_eq!(cg.usage("c2").cpus_limit, Some(1.5));
+    }
+
+    #[test]
+    fn without_cfs_only_the_weight_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cpu, mem) = (dir.path().join("cpu"), dir.path().join("memory"));
+        let iso = Isolation {
+            cpu: true,
+            mem: true,
+            cfs: false,
+        };
+        let v1 = Cgroups {
+            hierarchy: Hierarchy::V1 {
+                cpu: Some(cpu.clone()),
+                cpuacct: None,
+                memory: Some(mem.clone()),
+            },
+            isolation: iso,
+        };
+        std::fs::create_dir_all(cpu.join(ROOT)).unwrap();
+        std::fs::create_dir_all(mem.join(ROOT)).unwrap();
+        let limits = Limits::from_resources(&res("cpus:0.2;mem:64"));
+        v1.create("c1", &limits).unwrap();
+        v1.apply("c1", &Limits::from_resources(&res("cpus:1;mem:64")), false)
+            .unwrap();
+        let c = cpu.join(ROOT).join("c1");
+        assert_eq!(
+            std::fs::read_to_string(c.join("cpu.shares")).unwrap(),
+            "1024"
+        );
+        assert!(!c.join("cpu.cfs_quota_us").exists());
+        assert!(!c.join("cpu.cfs_period_us").exists());
+        assert_eq!(v1.usage("c1").cpus_limit, Some(1.0));
+
+        let root = dir.path().join("v2");
+        let v2 = Cgroups {
+            hierarchy: Hierarchy::V2 { root: root.clone() },
+            isolation: iso,
+        };
+        std::fs::create_dir_all(root.join(ROOT)).unwrap();
+        v2.create("c2", &limits).unwrap();
+        let d = root.join(ROOT).join("c2");
+        assert!(d.join("cpu.weight").exists());
+        assert!(!d.join("cpu.max").exists());
     }
 }

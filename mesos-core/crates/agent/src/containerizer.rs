@@ -132,12 +132,9 @@ pub fn limitation_outputs(
         return out;
     };
     let mut tasks: Vec<(u64, crate::agent::TaskKey)> = agent
-        .tasks
-        .iter()
-        .filter(|(_, t)| {
-            t.framework_id == ekey.0 && t.executor_id == ekey.1 && !t.state.is_terminal()
-        })
-        .map(|(k, t)| (t.seq, k.clone()))
+        .executor_tasks(&ekey)
+        .filter(|t| !t.state.is_terminal())
+        .map(|t| (t.seq, (t.framework_id.clone(), t.info.task_id.clone())))
         .collect();
     tasks.sort();
     for (_, key) in tasks {
@@ -171,8 +168,8 @@ pub fn container_resources(agent: &Agent, container_id: &ContainerId) -> Option<
     let ekey = agent.executor_by_container(container_id)?;
     let e = agent.executors.get(&ekey)?;
     let mut r = Resources::from_wire(&e.info.resources).unwrap_or_default();
-    for t in agent.tasks.values() {
-        if t.framework_id == ekey.0 && t.executor_id == ekey.1 && !t.state.is_terminal() {
+    for t in agent.executor_tasks(&ekey) {
+        if !t.state.is_terminal() {
             if let Ok(tr) = Resources::from_wire(&t.info.resources) {
                 r = r.aggregate(&tr);
             }
@@ -329,10 +326,14 @@ impl ProcessContainerizer {
                     if let Ok(mut m) = self.applied.lock() {
                         m.insert(spec.container_id.clone(), limits);
                     }
+                    let quota = if cg.isolation().cfs {
+                        format!(" cpu.cfs_quota_us={}", limits.cfs_quota_us())
+                    } else {
+                        String::new()
+                    };
                     tracing::info!(
-                        "Container {id}: cgroups with cpu.shares={} cpu.cfs_quota_us={} memory limit {}",
+                        "Container {id}: cgroups with cpu.shares={}{quota} memory limit {}",
                         limits.cpu_shares(),
-                        limits.cfs_quota_us(),
                         crate::cgroups::format_bytes(limits.mem_bytes)
                     );
                     return Ok(pid);
@@ -659,8 +660,19 @@ impl Containerizer for ProcessContainerizer {
 
     fn usage(&self, container_id: &ContainerId) -> Option<crate::cgroups::Usage> {
         let cg = self.cgroups.as_ref()?;
-        (self.pid_of(container_id).is_some() && cg.exists(&container_id.value))
-            .then(|| cg.usage(&container_id.value))
+        if self.pid_of(container_id).is_none() || !cg.exists(&container_id.value) {
+            return None;
+        }
+        let mut u = cg.usage(&container_id.value);
+        if !cg.isolation().cfs || u.cpus_limit.is_none() {
+            // No CFS quota: the container's cpus, as Mesos reports them (the weight
+            // rounds them).
+            let applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(l) = applied.get(container_id) {
+                u.cpus_limit = Some(l.cpus());
+            }
+        }
+        Some(u)
     }
 }
 

@@ -181,7 +181,7 @@ impl Agent {
             group,
             seq,
         };
-        self.tasks.insert(key.clone(), rec);
+        self.insert_task(key.clone(), rec);
         key
     }
 
@@ -479,8 +479,7 @@ impl Agent {
             },
         };
         out.push(Output::Checkpoint(CheckpointOp::PutExecutor(rec.clone())));
-        self.executors
-            .insert((fw.clone(), info.executor_id.clone()), rec);
+        self.insert_executor((fw.clone(), info.executor_id.clone()), rec);
         out.push(Output::Launch(Box::new(LaunchRequest {
             framework_id: fw.clone(),
             executor_id: info.executor_id.clone(),
@@ -581,7 +580,7 @@ impl Agent {
         for k in keys {
             self.shutdown_executor(now, &k, out);
         }
-        if !self.executors.keys().any(|(f, _)| f == &fw) {
+        if !self.framework_has_executors(&fw) {
             self.drop_framework_tasks(&fw, out);
         }
     }
@@ -636,9 +635,11 @@ impl Agent {
             }
             Phase::ShuttingDown { .. } | Phase::Destroying => return,
         }
-        for t in self.tasks.values_mut() {
-            if t.framework_id == key.0 && t.executor_id == key.1 && !t.state.is_terminal() {
-                t.kill_requested = true;
+        for k in self.executor_task_keys(key) {
+            if let Some(t) = self.tasks.get_mut(&k) {
+                if !t.state.is_terminal() {
+                    t.kill_requested = true;
+                }
             }
         }
     }
@@ -653,12 +654,12 @@ impl Agent {
         out: &mut Vec<Output>,
     ) {
         let mut keys: Vec<(u64, TaskKey, bool)> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| {
-                t.framework_id == key.0 && t.executor_id == key.1 && !t.state.is_terminal()
+            .executor_task_keys(key)
+            .into_iter()
+            .filter_map(|k| {
+                let t = self.tasks.get(&k)?;
+                (!t.state.is_terminal()).then(|| (t.seq, k.clone(), t.kill_requested))
             })
-            .map(|(k, t)| (t.seq, k.clone(), t.kill_requested))
             .collect();
         keys.sort();
         for (_, k, killed) in keys {
@@ -681,7 +682,7 @@ impl Agent {
         message: &str,
         out: &mut Vec<Output>,
     ) {
-        let Some(e) = self.executors.remove(key) else {
+        let Some(e) = self.remove_executor(key) else {
             return;
         };
         if let Some(conn) = e.phase.conn() {
@@ -693,13 +694,7 @@ impl Agent {
         )));
         push_capped(&mut self.completed_executors, e);
         if self.shutting_down.contains(&key.0) {
-            let keys: Vec<TaskKey> = self
-                .tasks
-                .iter()
-                .filter(|(_, t)| t.framework_id == key.0 && t.executor_id == key.1)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in keys {
+            for k in self.executor_task_keys(key) {
                 self.complete_task(&k, out);
             }
         } else {
@@ -713,7 +708,7 @@ impl Agent {
             },
             out,
         );
-        if self.shutting_down.contains(&key.0) && !self.executors.keys().any(|(f, _)| f == &key.0) {
+        if self.shutting_down.contains(&key.0) && !self.framework_has_executors(&key.0) {
             self.drop_framework_tasks(&key.0.clone(), out);
         }
         self.maybe_remove_framework(&key.0.clone(), out);

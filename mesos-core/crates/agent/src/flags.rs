@@ -139,6 +139,11 @@ pub struct AgentFlags {
     /// Default: the cgroups ones when cgroups are usable (root, writable /sys/fs/cgroup).
     #[arg(long, env = "MESOS_ISOLATION")]
     pub isolation: Option<String>,
+    /// With `cgroups/cpu`: also cap each container's CPU time at its `cpus` through CFS
+    /// bandwidth control (Mesos' flag of this name; off by default, as there).
+    #[arg(long, env = "MESOS_CGROUPS_ENABLE_CFS", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub cgroups_enable_cfs: bool,
 }
 
 impl AgentFlags {
@@ -164,6 +169,7 @@ impl AgentFlags {
             status_update_retry_interval: MesosDuration(Duration::from_secs(10)),
             executor_heartbeat_interval: MesosDuration(Duration::from_secs(30)),
             isolation: None,
+            cgroups_enable_cfs: false,
         }
     }
 
@@ -209,6 +215,10 @@ impl AgentFlags {
         if let Some(i) = &self.isolation {
             m.insert("isolation".into(), i.clone());
         }
+        m.insert(
+            "cgroups_enable_cfs".into(),
+            self.cgroups_enable_cfs.to_string(),
+        );
         m.insert(
             "registration_backoff_factor".into(),
             self.registration_backoff_factor.to_string(),

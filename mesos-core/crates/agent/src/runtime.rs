@@ -501,7 +501,8 @@ impl AgentHandle {
 /// Bind the HTTP port, recover the checkpoint and connect to the master in the background.
 pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
     let resolved = flags::resolve(&flags)?;
-    let (cgroups, isolation) = crate::cgroups::from_flag(flags.isolation.as_deref())?;
+    let (cgroups, isolation) =
+        crate::cgroups::from_flag(flags.isolation.as_deref(), flags.cgroups_enable_cfs)?;
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|e| format!("Cannot create --work_dir {}: {e}", flags.work_dir.display()))?;
     let work_dir = flags

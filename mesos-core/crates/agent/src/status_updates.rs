@@ -143,7 +143,7 @@ impl Agent {
 
     pub(crate) fn complete_task(&mut self, key: &TaskKey, out: &mut Vec<Output>) {
         self.retries.remove(key);
-        if let Some(t) = self.tasks.remove(key) {
+        if let Some(t) = self.remove_task(key) {
             out.push(Output::Checkpoint(CheckpointOp::RemoveTask(
                 key.0.clone(),
                 key.1.clone(),

@@ -48,11 +48,9 @@ fn task_json(agent_id: &str, t: &TaskRecord, command_executor: bool) -> Value {
 impl Agent {
     fn executor_resources(&self, e: &ExecutorRecord) -> Resources {
         let mut r = Resources::from_wire(&e.info.resources).unwrap_or_default();
-        for t in self.tasks.values() {
-            if t.framework_id == e.framework_id
-                && t.executor_id == e.info.executor_id
-                && !t.state.is_terminal()
-            {
+        let ekey = (e.framework_id.clone(), e.info.executor_id.clone());
+        for t in self.executor_tasks(&ekey) {
+            if !t.state.is_terminal() {
                 if let Ok(tr) = Resources::from_wire(&t.info.resources) {
                     r = r.checked_add(&tr).unwrap_or(r);
                 }
@@ -67,7 +65,8 @@ impl Agent {
         };
         let (mut tasks, mut queued) = (Vec::new(), Vec::new());
         if live {
-            let mut active: Vec<&TaskRecord> = self.tasks.values().filter(mine).collect();
+            let ekey = (e.framework_id.clone(), e.info.executor_id.clone());
+            let mut active: Vec<&TaskRecord> = self.executor_tasks(&ekey).filter(mine).collect();
             active.sort_by_key(|t| t.seq);
             for t in active {
                 let j = task_json(aid, t, e.command_executor);

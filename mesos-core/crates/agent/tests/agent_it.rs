@@ -314,6 +314,7 @@ fn require_cgroups() -> mesos_agent::cgroups::Cgroups {
     let all = mesos_agent::cgroups::Isolation {
         cpu: true,
         mem: true,
+        cfs: false,
     };
     match mesos_agent::cgroups::Cgroups::open(all) {
         Ok(cg) => cg,
@@ -325,6 +326,14 @@ fn require_cgroups() -> mesos_agent::cgroups::Cgroups {
 }
 
 fn cgroup_flags(master: SocketAddr, work_dir: &Path) -> AgentFlags {
+    let mut f = flags(master, work_dir);
+    f.isolation = Some("cgroups/cpu,cgroups/mem".into());
+    f.cgroups_enable_cfs = true;
+    f
+}
+
+/// Mesos' default: `cgroups/cpu` sets the weight only, no CFS quota.
+fn cgroup_flags_no_cfs(master: SocketAddr, work_dir: &Path) -> AgentFlags {
     let mut f = flags(master, work_dir);
     f.isolation = Some("cgroups/cpu,cgroups/mem".into());
     f
@@ -434,6 +443,38 @@ async fn cgroups_carry_the_container_limits_and_go_away() {
         dirs.iter().all(|d| !d.exists()).then_some(())
     })
     .await;
+    agent.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_quota_only_with_cgroups_enable_cfs() {
+    use mesos_agent::cgroups::Hierarchy;
+    let cg = require_cgroups();
+    let (fake, _maddr, _dir, agent) = start_acked(cgroup_flags_no_cfs).await;
+    let base = format!("http://{}", agent.addr());
+    let (_, state) = get_json(&format!("{base}/state")).await;
+    assert_eq!(state["flags"]["cgroups_enable_cfs"], "false");
+    run_task_with(&fake, "weighted", "sleep 30", 0.5, 64.0);
+    wait_state(&fake, "weighted", TaskState::TaskRunning).await;
+    let cid = container_of(&base, "weighted").await;
+    match cg.hierarchy() {
+        Hierarchy::V1 { cpu, .. } => {
+            let c = cpu.as_ref().unwrap().join("mesos").join(&cid);
+            assert_eq!(read_trim(&c.join("cpu.shares")), "614");
+            assert_eq!(read_trim(&c.join("cpu.cfs_quota_us")), "-1");
+        }
+        Hierarchy::V2 { root } => {
+            let d = root.join("mesos").join(&cid);
+            assert!(read_trim(&d.join("cpu.max")).starts_with("max"));
+        }
+    }
+    // The statistics still give the container's cpus as its limit.
+    let (_, stats) = get_json(&format!("{base}/monitor/statistics")).await;
+    let s = stats
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["executor_id"] == "weighted"))
+        .unwrap_or_else(|| panic!("no statistics for the executor: {stats}"));
+    assert_eq!(s["statistics"]["cpus_limit"], 0.6);
     agent.shutdown(true).await;
 }
 

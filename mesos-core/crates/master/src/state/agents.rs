@@ -213,6 +213,7 @@ impl Master {
                 .frameworks
                 .get_mut(fid)
                 .and_then(|f| f.tasks.get_mut(tid))
+                .map(Arc::make_mut)
             else {
                 continue;
             };
@@ -249,7 +250,7 @@ impl Master {
             let fw = self.frameworks.get_mut(&fid).expect("added above");
             let task_id = info.task_id.clone();
             let task = match fw.tasks.entry(task_id.clone()) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Occupied(e) => Arc::make_mut(e.into_mut()),
                 std::collections::btree_map::Entry::Vacant(e) => {
                     let role = default_role
                         .entry(fid.clone())
@@ -261,7 +262,7 @@ impl Master {
                                 .unwrap_or_else(|| "*".into())
                         })
                         .clone();
-                    e.insert(Box::new(TaskRecord {
+                    Arc::make_mut(e.insert(Arc::new(TaskRecord {
                         executor_id: info.executor.as_ref().map(|x| x.executor_id.clone()),
                         resources: Resources::from_wire(&info.resources).unwrap_or_default(),
                         info,
@@ -273,7 +274,7 @@ impl Master {
                         unacked_uuid: None,
                         resources_recovered: false,
                         unreachable_time: None,
-                    }))
+                    })))
                 }
             };
             task.state = state;
@@ -476,7 +477,7 @@ impl Master {
                 continue;
             };
             fw.executors.remove(id);
-            let Some(task) = fw.tasks.get_mut(&tid) else {
+            let Some(task) = fw.tasks.get_mut(&tid).map(Arc::make_mut) else {
                 continue;
             };
             if task.state.is_terminal() {

@@ -455,7 +455,7 @@ impl Master {
                 agent.tasks.remove(&(fid.clone(), task_id.clone()));
             }
             if !task.state.is_terminal() {
-                task.state = TaskState::TaskKilled;
+                Arc::make_mut(&mut task).state = TaskState::TaskKilled;
             }
             fw.completed_tasks.push_back(task);
         }

@@ -20,6 +20,7 @@ use mesos_proto::resources::Resources;
 use mesos_proto::scheduler::{Call, Event};
 use mesos_proto::v1::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A scheduler event stream (the `Mesos-Stream-Id`).
@@ -214,8 +215,10 @@ pub struct FrameworkRecord {
     pub next_heartbeat: f64,
     pub suppressed_roles: BTreeSet<String>,
     /// Boxed: a task record is large, and B-tree nodes move their values around.
-    pub tasks: BTreeMap<TaskId, Box<TaskRecord>>,
-    pub completed_tasks: VecDeque<Box<TaskRecord>>,
+    /// Shared with published snapshots: a snapshot copies pointers, and a task changed
+    /// after one was taken is copied once (`Arc::make_mut`).
+    pub tasks: BTreeMap<TaskId, Arc<TaskRecord>>,
+    pub completed_tasks: VecDeque<Arc<TaskRecord>>,
     pub offers: BTreeSet<OfferId>,
     pub executors: BTreeMap<AgentId, BTreeMap<ExecutorId, ExecutorRecord>>,
 }

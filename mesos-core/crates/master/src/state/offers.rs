@@ -524,6 +524,7 @@ impl Master {
                 .frameworks
                 .get_mut(fid)
                 .and_then(|f| f.tasks.get_mut(task_id))
+                .map(Arc::make_mut)
             else {
                 continue;
             };
@@ -592,7 +593,7 @@ impl Master {
         }
         if let Some(fw) = self.frameworks.get_mut(&record.framework_id) {
             fw.tasks
-                .insert(record.info.task_id.clone(), Box::new(record));
+                .insert(record.info.task_id.clone(), Arc::new(record));
         }
     }
 }

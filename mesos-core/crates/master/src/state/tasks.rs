@@ -41,7 +41,7 @@ impl Master {
             return;
         };
         let partition_aware = fw.partition_aware();
-        let Some(task) = fw.tasks.get_mut(&status.task_id) else {
+        let Some(task) = fw.tasks.get_mut(&status.task_id).map(Arc::make_mut) else {
             self.counters.invalid_status_updates += 1;
             tracing::debug!(task = %status.task_id, "status update for an unknown task dropped");
             return;
