@@ -7,7 +7,9 @@
 //! * [`client`]: a v1 scheduler client (subscribe, send calls, read events);
 //! * [`cluster`]: starting a master and agents in-process (what `mesos-local` does);
 //! * [`election`]: leader election and leader detection (standalone or ZooKeeper), for
-//!   frameworks that run several instances, each under its own znode path.
+//!   frameworks that run several instances, each under its own znode path;
+//! * `sim` (feature `sim`): the deterministic cluster simulator (`mesos-sim`), which runs
+//!   the real master and agent state machines under injected faults and checks properties.
 //!
 //! The master's and agent's internals live in private crates and are not re-exported.
 
@@ -18,6 +20,8 @@ pub mod logging;
 
 pub use mesos_election as election;
 pub use mesos_proto as proto;
+#[cfg(feature = "sim")]
+pub use mesos_sim as sim;
 
 /// For binaries that embed agents (`mesos-local`): agents start executors by running
 /// the same binary again in executor mode, which `main` must check first.

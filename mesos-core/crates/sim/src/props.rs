@@ -16,8 +16,9 @@
 //! * `delivered`: no agent holds an unacknowledged update, and every update an agent ever
 //!   took (checkpointed in a task's pending queue) reached its framework;
 //! * `converged`: each framework's view of its tasks equals the master's and the agents';
-//! * `accounted`: every task a framework launched is terminal in its view or running and
-//!   known to the master and to its agent;
+//! * `accounted`: every task a framework launched is terminal in its view, or running and
+//!   known as such to the master and to its agent, or unreachable on an agent the master
+//!   holds unreachable (Mesos' answer for a partitioned agent that never came back);
 //! * `instances`: each framework runs its N instances (when the cluster has room).
 
 use crate::sim::Sim;
@@ -372,7 +373,10 @@ pub(crate) fn check_final(sim: &mut Sim) {
                 }
             }
         }
-        // Every launched task is accounted for.
+        // Every launched task is accounted for: terminal in the framework's view, or live
+        // as the master says (running on the agent the master names), or unreachable on
+        // an agent the master holds unreachable (or has not heard from since it started,
+        // in which case Mesos answers nothing until the agent is back or given up).
         for tid in &f.launched {
             let Some(v) = f.tasks.get(tid) else {
                 errors.push(("accounted", format!("fw{} forgot task {tid}", f.idx)));
@@ -382,16 +386,33 @@ pub(crate) fn check_final(sim: &mut Sim) {
                 continue;
             }
             let master = rec.tasks.get(tid).map(|r| r.state);
-            let agent = on_agents.get(tid);
-            if v.state != TaskState::TaskRunning || master != Some(v.state) || agent.is_none() {
+            let agent_status = m.agents().get(&v.agent_id).map(|a| &a.status);
+            let ok = match master {
+                Some(TaskState::TaskRunning) => {
+                    v.state == TaskState::TaskRunning && on_agents.contains_key(tid)
+                }
+                Some(TaskState::TaskUnreachable) => {
+                    v.state == TaskState::TaskUnreachable
+                        && matches!(agent_status, Some(AgentStatus::Unreachable { .. }))
+                }
+                Some(_) => false,
+                None => match agent_status {
+                    Some(AgentStatus::Unreachable { .. }) => v.state == TaskState::TaskUnreachable,
+                    Some(AgentStatus::Recovered { .. }) => true,
+                    _ => false,
+                },
+            };
+            if !ok {
                 errors.push((
                     "accounted",
                     format!(
-                        "fw{} task {tid}: framework says {}, master {:?}, on agent {:?}",
+                        "fw{} task {tid} on {}: framework says {}, master {:?} (agent {:?}), on an agent: {:?}",
                         f.idx,
+                        v.agent_id,
                         v.state.as_str(),
                         master.map(|s| s.as_str()),
-                        agent
+                        agent_status,
+                        on_agents.get(tid)
                     ),
                 ));
             }

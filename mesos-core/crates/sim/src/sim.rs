@@ -227,7 +227,11 @@ impl Sim {
         self.ctx.step += 1;
         self.digest = mix(self.digest, at ^ (ev_code(&ev) << 56));
         self.handle(ev);
-        if self.ctx.step.is_multiple_of(self.ctx.cfg.check_every.max(1)) {
+        if self
+            .ctx
+            .step
+            .is_multiple_of(self.ctx.cfg.check_every.max(1))
+        {
             props::check_continuous(self);
         }
         true
