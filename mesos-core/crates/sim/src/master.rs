@@ -5,6 +5,7 @@ use crate::net::{Chan, Ev, Origin};
 use crate::props;
 use crate::sim::Sim;
 use mesos_master::state::{Input, Master, MasterConfig, Output, Reply};
+use mesos_proto::internal::AgentToMaster;
 use mesos_proto::v1::MasterInfo;
 
 /// One master incarnation (a term as leader).
@@ -104,11 +105,27 @@ impl Sim {
             Input::AgentMessage { .. } => (None, true),
             _ => (None, false),
         };
+        let watched = match &input {
+            Input::AgentMessage { envelope } => match &envelope.message {
+                AgentToMaster::StatusUpdate {
+                    framework_id,
+                    status,
+                } => {
+                    let before = props::master_task_state(self, framework_id, &status.task_id);
+                    Some((framework_id.clone(), status.task_id.clone(), before))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
         let now = self.ctx.master_now();
         let Some(node) = self.master.as_mut() else {
             return;
         };
         let out = node.m.handle(now, input);
+        if let Some((fw, task, before)) = watched {
+            props::after_master_update(self, &fw, &task, before);
+        }
         // The HTTP answer goes first: a SUBSCRIBE's 200 precedes its events.
         match from {
             Origin::Fw(fw) => {

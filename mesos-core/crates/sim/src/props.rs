@@ -7,9 +7,10 @@
 //!   offers, or in an offer and a task, at once;
 //! * `offers-vs-agent`: the same against the agent's own truth (its non-terminal tasks);
 //! * `ack-resent`: an agent never sends again an update whose acknowledgement it took;
-//! * `regress`: a framework never sees a task go back from a terminal state to a live one
-//!   (for PARTITION_AWARE frameworks; TASK_LOST may revert otherwise, as in Mesos), nor
-//!   from TASK_RUNNING back to TASK_STAGING/STARTING.
+//! * `regress`: the reliable updates (with a uuid) a framework gets for a task never go
+//!   back from a terminal state to a live one, nor from TASK_RUNNING to STAGING/STARTING;
+//! * `master-regress`: the master's record of a task never goes back from a terminal
+//!   state to a live one.
 //!
 //! Checked at the end, after the quiet phase ([`check_final`]):
 //! * `registered`: every agent is up, registered and active at the master;
@@ -62,6 +63,8 @@ pub(crate) struct Ledger {
     pub agent_acked: BTreeSet<String>,
     /// Hosts whose agent was told by the master to forget everything.
     pub wiped: BTreeSet<usize>,
+    /// The last state each framework got for a task from an update with a uuid.
+    pub reliable: BTreeMap<(usize, TaskId), TaskState>,
 }
 
 pub(crate) fn on_checkpointed_task(sim: &mut Sim, h: usize, t: &AgentTask) {
@@ -119,34 +122,64 @@ fn rank(s: TaskState) -> u8 {
     }
 }
 
-/// Before a framework takes an update: is it a regression of what it knew?
+/// Before a framework takes an update: does the reliable stream (updates with a uuid,
+/// which the agent delivers in order and retries until acknowledged) regress?
+/// Reconciliation answers and master-made updates carry no uuid and are not part of that
+/// stream: Mesos reports the latest state through them, which may be ahead of updates
+/// still being retried, so a framework may see TASK_FAILED from reconciliation and then
+/// the older TASK_RUNNING from the stream even in Mesos.
 pub(crate) fn on_framework_update(sim: &mut Sim, fw: usize, status: &TaskStatus) {
-    let f = &sim.fws[fw];
-    let Some(prior) = f.tasks.get(&status.task_id).map(|t| t.state) else {
+    if status.uuid.is_none() {
+        return;
+    }
+    let key = (fw, status.task_id.clone());
+    let new = status.state;
+    let Some(prior) = sim.ledger.reliable.insert(key, new) else {
         return;
     };
-    let new = status.state;
-    let pa = f.partition_aware();
     let reverts = prior.is_terminal() && !new.is_terminal();
-    let lost_may_revert = !pa && prior == TaskState::TaskLost;
-    let live_back = !prior.is_terminal()
-        && !new.is_terminal()
-        && prior != TaskState::TaskUnreachable
-        && rank(new) < rank(prior)
-        && rank(prior) <= 2;
-    if (reverts && !lost_may_revert) || live_back {
+    let live_back = !prior.is_terminal() && !new.is_terminal() && rank(new) < rank(prior);
+    if reverts || live_back {
         sim.ctx.violation(
             "regress",
             format!(
-                "fw{fw} task {} goes from {} to {} (source {:?}, reason {:?}, uuid {:?})",
+                "fw{fw} task {}: reliable update {:?} says {} after {}",
                 status.task_id,
-                prior.as_str(),
+                status.uuid,
                 new.as_str(),
-                status.source,
-                status.reason,
-                status.uuid
+                prior.as_str()
             ),
         );
+    }
+}
+
+/// The master's state of a task, to compare before and after it handles an update.
+pub(crate) fn master_task_state(sim: &Sim, fw: &FrameworkId, task: &TaskId) -> Option<TaskState> {
+    let m = &sim.master.as_ref()?.m;
+    m.frameworks().get(fw)?.tasks.get(task).map(|t| t.state)
+}
+
+/// After the master handled an agent's status update: its record of the task must not go
+/// back from a terminal state to a live one (an older, retried update arriving after the
+/// master learned the terminal state from the agent's re-registration).
+pub(crate) fn after_master_update(
+    sim: &mut Sim,
+    fw: &FrameworkId,
+    task: &TaskId,
+    before: Option<TaskState>,
+) {
+    let after = master_task_state(sim, fw, task);
+    if let (Some(b), Some(a)) = (before, after) {
+        if b.is_terminal() && !a.is_terminal() {
+            sim.ctx.violation(
+                "master-regress",
+                format!(
+                    "master moves task {task} of {fw} from {} back to {} on a retried update",
+                    b.as_str(),
+                    a.as_str()
+                ),
+            );
+        }
     }
 }
 
