@@ -66,9 +66,11 @@ impl Agent {
             self.retries.remove(key);
             return;
         }
+        let latest_state = self.tasks.get(key).map(|t| t.state);
         out.push(Output::ToMaster(AgentToMaster::StatusUpdate {
             framework_id: key.0.clone(),
             status: front,
+            latest_state,
         }));
         let backoff = self.cfg.status_update_retry_base;
         self.retries.insert(
@@ -94,10 +96,10 @@ impl Agent {
             .collect();
         due.sort();
         for key in due {
-            let Some(front) = self
+            let Some((front, latest)) = self
                 .tasks
                 .get(&key)
-                .and_then(|t| t.pending.front().cloned())
+                .and_then(|t| Some((t.pending.front().cloned()?, t.state)))
             else {
                 self.retries.remove(&key);
                 continue;
@@ -105,6 +107,7 @@ impl Agent {
             out.push(Output::ToMaster(AgentToMaster::StatusUpdate {
                 framework_id: key.0.clone(),
                 status: front,
+                latest_state: Some(latest),
             }));
             let max = self.cfg.status_update_retry_max;
             if let Some(r) = self.retries.get_mut(&key) {

@@ -124,6 +124,11 @@ pub enum AgentToMaster {
     StatusUpdate {
         framework_id: FrameworkId,
         status: TaskStatus,
+        /// The agent's latest state of the task, which may be newer than `status` (Mesos'
+        /// `StatusUpdate.latest_state`): updates are delivered in order, one at a time, so
+        /// a resent older update must not move the master's record back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        latest_state: Option<TaskState>,
     },
     ExecutorExited {
         framework_id: FrameworkId,

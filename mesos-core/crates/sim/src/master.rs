@@ -110,6 +110,7 @@ impl Sim {
                 AgentToMaster::StatusUpdate {
                     framework_id,
                     status,
+                    ..
                 } => {
                     let before = props::master_task_state(self, framework_id, &status.task_id);
                     Some((framework_id.clone(), status.task_id.clone(), before))

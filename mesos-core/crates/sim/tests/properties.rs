@@ -67,19 +67,16 @@ fn agent_crashes_and_restarts() {
         executor_crash: 0.2,
         ..Faults::network()
     };
-    // Seed 32 finds the master bug below; it runs in `master_keeps_terminal_task_states`.
     check("agent crashes", &[31, 33, 34], config(faults));
 }
 
-/// Bug (master, `state/tasks.rs` `status_update`): an agent that re-registers reports a
-/// task's latest state (TASK_FAILED: its executor died while the agent was away) while the
-/// older TASK_RUNNING update is still pending at the front of its stream. The master takes
-/// TASK_FAILED from the re-registration, then sets the task back to TASK_RUNNING when the
-/// agent retries the older update (`task.state = status.state` unconditionally; Mesos keeps
-/// the agent's `latest_state`). Reconciliation then answers TASK_RUNNING for a failed task.
-/// Reproduce: `SIM_SEED=1002 cargo run -p mesos-sim --release --bin sim-soak -- --trace`.
+/// Found by this simulator (seed 32 here, 1002 in sim-soak): an agent that re-registers
+/// reports a task's latest state (TASK_FAILED: its executor died while the agent was away)
+/// while the older TASK_RUNNING update is still pending at the front of its stream; the
+/// master used to take TASK_FAILED from the re-registration and then TASK_RUNNING again
+/// from the retried older update. It now keeps the agent's `latest_state` and never moves a
+/// terminal task back.
 #[test]
-#[ignore = "bug: master moves a terminal task back to TASK_RUNNING on a retried update (master-regress, seed 32 here, 1002 in sim-soak)"]
 fn master_keeps_terminal_task_states() {
     let faults = Faults {
         agent_crash: 0.4,

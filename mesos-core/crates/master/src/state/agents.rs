@@ -351,7 +351,8 @@ impl Master {
             AgentToMaster::StatusUpdate {
                 framework_id,
                 status,
-            } => self.status_update(now, &agent_id, &framework_id, status, out),
+                latest_state,
+            } => self.status_update(now, &agent_id, &framework_id, status, latest_state, out),
             AgentToMaster::ExecutorExited {
                 framework_id,
                 executor_id,

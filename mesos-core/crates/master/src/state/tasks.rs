@@ -24,13 +24,17 @@ impl Master {
         self.send_event(fid, Event::Update(Update { status }), out);
     }
 
-    /// A status update the agent relays from an executor (or makes itself).
+    /// A status update the agent relays from an executor (or makes itself). The task's
+    /// state becomes the agent's `latest_state` (else the update's), and a terminal task
+    /// never becomes live again: an older update resent after a newer terminal one (the
+    /// agent re-registering with its tasks, say) is forwarded but changes no state.
     pub(crate) fn status_update(
         &mut self,
         now: f64,
         agent_id: &AgentId,
         fid: &FrameworkId,
         mut status: TaskStatus,
+        latest_state: Option<TaskState>,
         out: &mut Vec<Output>,
     ) {
         status.agent_id.get_or_insert_with(|| agent_id.clone());
@@ -48,18 +52,21 @@ impl Master {
         };
         self.counters.valid_status_updates += 1;
         let was_terminal = task.state.is_terminal();
-        task.state = status.state;
+        if !was_terminal {
+            task.state = latest_state.unwrap_or(status.state);
+        }
         task.unreachable_time = None;
         task.statuses.push(status.clone());
         if task.statuses.len() > 32 {
             task.statuses.remove(0);
         }
         task.unacked_uuid = status.uuid.clone();
+        let task_state = task.state;
         let mut recover = None;
-        if status.state.is_terminal() && !was_terminal && !task.resources_recovered {
+        if task.state.is_terminal() && !was_terminal && !task.resources_recovered {
             task.resources_recovered = true;
             recover = Some((task.role.clone(), task.resources.clone()));
-            let name = status.state.as_str();
+            let name = task.state.as_str();
             *self.counters.tasks_terminal.entry(name).or_insert(0) += 1;
         }
         if let Some((role, res)) = recover {
@@ -75,7 +82,7 @@ impl Master {
         out.push(Output::Operator(OperatorEvent::TaskUpdated {
             framework_id: fid.clone(),
             status: status.clone(),
-            state: status.state,
+            state: task_state,
         }));
         let mut wire = status;
         wire.state = wire.state.for_framework(partition_aware);
@@ -102,7 +109,13 @@ impl Master {
             .get(fid)
             .and_then(|fw| fw.tasks.get(&ack.task_id))
             .is_some_and(|t| {
-                t.state.is_terminal() && t.unacked_uuid.as_deref() == Some(ack.uuid.as_str())
+                // The acknowledged update itself must be the terminal one (the task's state
+                // may already be terminal through `latest_state` while older updates are
+                // still being delivered).
+                let forwarded = t.statuses.last();
+                t.state.is_terminal()
+                    && forwarded.is_some_and(|s| s.state.is_terminal())
+                    && t.unacked_uuid.as_deref() == Some(ack.uuid.as_str())
             });
         if complete {
             self.complete_task(fid, &ack.task_id);

@@ -148,6 +148,16 @@ impl Harness {
     }
 
     fn agent_update(&mut self, task: &str, state: TaskState) -> Outputs {
+        self.agent_update_latest(task, state, None)
+    }
+
+    /// An update with the agent's latest state of the task beside it.
+    fn agent_update_latest(
+        &mut self,
+        task: &str,
+        state: TaskState,
+        latest_state: Option<TaskState>,
+    ) -> Outputs {
         let mut status = TaskStatus::new(TaskId::new(task), state).with_source("SOURCE_EXECUTOR");
         status.uuid = Some(UUID.into());
         self.m.handle(
@@ -158,6 +168,7 @@ impl Harness {
                     message: AgentToMaster::StatusUpdate {
                         framework_id: self.fid.clone(),
                         status,
+                        latest_state,
                     },
                 },
             },
@@ -275,6 +286,40 @@ fn launch_status_ack_and_completion() {
     let fw = &h.m.frameworks[&h.fid];
     assert!(fw.tasks.is_empty());
     assert_eq!(fw.completed_tasks.len(), 1);
+}
+
+#[test]
+fn an_older_update_never_moves_a_task_back_from_its_latest_state() {
+    let mut h = Harness::new(&[]);
+    let offer = h.offers().remove(0);
+    h.launch(&offer, "t1", "cpus:1;mem:128");
+    let state = |h: &Harness| h.m.frameworks[&h.fid].tasks[&TaskId::new("t1")].state;
+    // RUNNING delivered while the agent already knows the task FAILED: the master records
+    // FAILED (and frees the resources) but forwards the RUNNING update as it is.
+    let out = h.agent_update_latest("t1", TaskState::TaskRunning, Some(TaskState::TaskFailed));
+    assert_eq!(updates(&out)[0].state, TaskState::TaskRunning);
+    assert_eq!(state(&h), TaskState::TaskFailed);
+    // Acknowledging the RUNNING update does not complete the task: FAILED is still to come.
+    h.call(Call::Acknowledge(Acknowledge {
+        agent_id: h.agent.clone(),
+        task_id: TaskId::new("t1"),
+        uuid: UUID.into(),
+    }));
+    assert!(h.m.frameworks[&h.fid]
+        .tasks
+        .contains_key(&TaskId::new("t1")));
+    // A terminal task stays terminal, even for an update without `latest_state`.
+    h.agent_update("t1", TaskState::TaskRunning);
+    assert_eq!(state(&h), TaskState::TaskFailed);
+    h.agent_update_latest("t1", TaskState::TaskFailed, Some(TaskState::TaskFailed));
+    h.call(Call::Acknowledge(Acknowledge {
+        agent_id: h.agent.clone(),
+        task_id: TaskId::new("t1"),
+        uuid: UUID.into(),
+    }));
+    let fw = &h.m.frameworks[&h.fid];
+    assert!(fw.tasks.is_empty());
+    assert_eq!(fw.completed_tasks[0].state, TaskState::TaskFailed);
 }
 
 #[test]
