@@ -1,6 +1,8 @@
-//! One allocation cycle (`__generateOffers`, stage 2; no quota).
+//! One allocation cycle (`__generateOffers`, stage 2) when no quota is set; with quota,
+//! `quota_cycle.rs` runs both stages.
 
 use crate::filters::recompute_blocked;
+use crate::res::Res;
 use crate::sorter::{Key, Node, Tree};
 use crate::{nanos, Agent, Allocator, Grant};
 use std::sync::Arc;
@@ -45,26 +47,65 @@ fn pick_unblocked(node: &Node, elig: &[u64], blocked: &[u64]) -> Option<u32> {
         .map(|k| k.id)
 }
 
+/// The first client of the role, in DRF order, that may get the agent's whole free chunk
+/// (eligible, GPU-capable where needed, not filtered: `agent.blocked` is current).
+pub(crate) fn pick_whole(node: &Node, rx: u32, agent: &Agent, gpu_only: bool) -> Option<u32> {
+    let blocked = agent.blocked.get(&rx).filter(|b| !b.none());
+    match blocked {
+        None if !gpu_only => node.order.first().map(|k| k.id),
+        _ => {
+            let elig = if gpu_only {
+                &node.gpu_ok
+            } else {
+                &node.eligible
+            };
+            pick_unblocked(
+                node,
+                elig.words(),
+                blocked.map(|b| b.words()).unwrap_or(&[]),
+            )
+        }
+    }
+}
+
+/// The first client of the role, in DRF order and not in `skip`, that may get `chunk`, a
+/// part of the agent's free chunk: the `blocked` bits (filters covering the whole free
+/// chunk) rule a client out; otherwise its filters on the agent are tested against
+/// `chunk` itself.
+pub(crate) fn pick_part(
+    node: &Node,
+    rx: u32,
+    agent: &Agent,
+    gpu_only: bool,
+    chunk: &Res,
+    skip: &[u32],
+) -> Option<u32> {
+    let elig = if gpu_only {
+        node.gpu_ok.words()
+    } else {
+        node.eligible.words()
+    };
+    let blocked = agent.blocked.get(&rx).map(|b| b.words()).unwrap_or(&[]);
+    node.order
+        .iter()
+        .map(|k| k.id)
+        .filter(|&slot| bit(elig, slot) && !bit(blocked, slot) && !skip.contains(&slot))
+        .find(|&slot| {
+            !agent
+                .filters
+                .iter()
+                .any(|f| f.rx == rx && f.slot == slot && f.refused.contains(chunk))
+        })
+}
+
+/// Whether a chunk may be offered (`--min_allocatable_resources`).
+pub(crate) fn allocatable(min_alloc: &[Res], chunk: &Res) -> bool {
+    !chunk.is_empty() && (min_alloc.is_empty() || min_alloc.iter().any(|m| chunk.contains(m)))
+}
+
 /// The `(role, slot)` that gets this agent's chunk, if any.
 fn find_client(tree: &Tree, agent: &Agent, gpu_only: bool) -> Option<(u32, u32)> {
-    tree.find(&mut |rx, node: &Node| {
-        let blocked = agent.blocked.get(&rx).filter(|b| !b.none());
-        match blocked {
-            None if !gpu_only => node.order.first().map(|k| k.id),
-            _ => {
-                let elig = if gpu_only {
-                    &node.gpu_ok
-                } else {
-                    &node.eligible
-                };
-                pick_unblocked(
-                    node,
-                    elig.words(),
-                    blocked.map(|b| b.words()).unwrap_or(&[]),
-                )
-            }
-        }
-    })
+    tree.find(&mut |rx, node: &Node| pick_whole(node, rx, agent, gpu_only))
 }
 
 impl Allocator {
@@ -80,6 +121,9 @@ impl Allocator {
         let mut grants = Vec::new();
         if self.tree.node(crate::sorter::ROOT).sub_eligible == 0 {
             return grants;
+        }
+        if !self.quotas.is_empty() {
+            return self.allocate_with_quota();
         }
         let mut order: Vec<u32> = self
             .agents

@@ -10,6 +10,9 @@
 //!   framework sorter per role; sort key `(share, allocation count, name)`;
 //! * one cycle walks the active agents in shuffled order and gives each agent's whole
 //!   free chunk to the first eligible `(role, framework)` in DRF order;
+//! * quota (`quota.rs`, `quota_cycle.rs`): guarantees and limits of top-level roles; with
+//!   any quota set, a cycle first serves unmet guarantees (stage 1), holds the unmet
+//!   guarantees back from everyone else, and chops chunks to the limits;
 //! * offer filters are per `(framework, role, agent)`: an offer is filtered while it is a
 //!   subset of the refused resources.
 //!
@@ -21,6 +24,8 @@
 pub mod bench;
 mod cycle;
 mod filters;
+mod quota;
+mod quota_cycle;
 mod res;
 mod sorter;
 mod util;
@@ -28,14 +33,18 @@ mod util;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod quota_tests;
+#[cfg(test)]
 mod tests;
+
+pub use quota::{QuotaConfig, QuotaStatus};
 
 use mesos_proto::ids::{AgentId, FrameworkId};
 use mesos_proto::resources::Resources;
 use res::{add_scalars, drf_share, sub_scalars, Names, Res};
 use sorter::Tree;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 use std::time::Duration;
 use util::{Bits, FastMap, Prng};
@@ -185,6 +194,8 @@ pub struct Allocator {
     fw_ix: FastMap<FrameworkId, u32>,
     pub(crate) tree: Tree,
     weights: FastMap<String, f64>,
+    /// Quota by top-level role.
+    pub(crate) quotas: BTreeMap<String, quota::QuotaEntry>,
     pub(crate) expiry: BinaryHeap<Reverse<(u64, u32)>>,
     pub(crate) rng: Prng,
 }
@@ -228,6 +239,7 @@ impl Allocator {
             fw_ix: FastMap::default(),
             tree: Tree::new(),
             weights: FastMap::default(),
+            quotas: BTreeMap::new(),
             expiry: BinaryHeap::new(),
             rng,
         }
@@ -383,6 +395,7 @@ impl Allocator {
             return c;
         }
         let rx = self.tree.ensure_role(role, &self.weights);
+        self.attach_quota(role);
         let name = self.framework(fx).name.clone();
         let slot = self.tree.add_client(rx, fx, name);
         self.framework_mut(fx).clients.push((rx, slot));
@@ -837,6 +850,13 @@ impl Allocator {
             }
             if trim(&own) != trim(&n.own) {
                 return Err(format!("role {}: allocation out of sync", n.path));
+            }
+            let expect = match (n.parent, self.quotas.get(&*n.path)) {
+                (Some(quota::ROOT_PARENT), Some(e)) => Some(&e.interned),
+                _ => None,
+            };
+            if n.quota.as_deref() != expect {
+                return Err(format!("role {}: quota not attached as configured", n.path));
             }
         }
         Ok(())

@@ -230,6 +230,17 @@ impl Res {
         r
     }
 
+    /// This chunk with its scalars replaced by `s` (ranges and sets kept).
+    pub fn with_scalars(&self, s: Vec<Milli>) -> Res {
+        let mut out = Res {
+            s,
+            rg: self.rg.clone(),
+            other: self.other.clone(),
+        };
+        out.trim();
+        out
+    }
+
     fn trim(&mut self) {
         while self.s.last() == Some(&0) {
             self.s.pop();

@@ -10,6 +10,7 @@
 //! node `a` holds an entry for itself (keyed by its own allocation) among its children
 //! (keyed by their subtree allocations).
 
+use crate::quota::NodeQuota;
 use crate::res::{add_scalars, drf_share, sub_scalars};
 use crate::util::{Bits, FastMap, FastSet};
 use mesos_proto::resources::Milli;
@@ -93,6 +94,10 @@ pub(crate) struct Node {
     /// Eligible and GPU-aware.
     pub gpu_ok: Bits,
     pub n_filters: usize,
+    /// The role's quota (top-level roles only), in interned form.
+    pub quota: Option<Box<NodeQuota>>,
+    /// Within one allocation cycle: the quota limit leaves no allocatable chunk.
+    pub capped: bool,
 }
 
 impl Node {
@@ -118,6 +123,8 @@ impl Node {
             eligible: Bits::default(),
             gpu_ok: Bits::default(),
             n_filters: 0,
+            quota: None,
+            capped: false,
         }
     }
 
@@ -487,6 +494,14 @@ impl Tree {
         F: FnMut(u32, &Node) -> Option<u32>,
     {
         self.find_in(ROOT, f)
+    }
+
+    /// `find` restricted to the subtree of `rx`.
+    pub fn find_under<F>(&self, rx: u32, f: &mut F) -> Option<(u32, u32)>
+    where
+        F: FnMut(u32, &Node) -> Option<u32>,
+    {
+        self.find_in(rx, f)
     }
 
     fn find_in<F>(&self, rx: u32, f: &mut F) -> Option<(u32, u32)>
