@@ -374,6 +374,9 @@ async fn leader_route(app: Arc<App>, req: Request<Body>) -> Response {
             Err(e) => text(StatusCode::BAD_REQUEST, e),
         }),
         "/roles" | "/master/roles" => get_only(&|| json_response(&render::roles_json(&snap()), &q)),
+        "/quota" | "/master/quota" => get_only(&|| {
+            json_response(&operator::get_quota(&snap())["status"], &q)
+        }),
         "/flags" | "/master/flags" => {
             get_only(&|| json_response(&json!({"flags": snap().flags}), &q))
         }
@@ -672,6 +675,13 @@ async fn operator_api(app: &App, req: Request<Body>) -> Response {
             }
             reply_response(ask(app, Input::UpdateWeights { weights }).await)
         }
+        "GET_QUOTA" => respond("get_quota", operator::get_quota(&s)),
+        "UPDATE_QUOTA" => match operator::parse_update_quota(&call) {
+            Ok((force, configs)) => {
+                reply_response(ask(app, Input::UpdateQuota { force, configs }).await)
+            }
+            Err(e) => text(StatusCode::BAD_REQUEST, e),
+        },
         "TEARDOWN" => {
             let id = call["teardown"]["framework_id"]["value"]
                 .as_str()

@@ -165,3 +165,108 @@ pub fn get_master(s: &Snapshot) -> Value {
 pub fn get_flags(s: &Snapshot) -> Value {
     json!({"flags": s.flags.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>()})
 }
+
+/// `UPDATE_QUOTA`'s payload: `force` and the configs (`{role, guarantees, limits}`, each
+/// map `name -> {"value": x}`). Shape errors answer 400 as Mesos' protobuf parser would.
+pub fn parse_update_quota(
+    call: &Value,
+) -> Result<(bool, Vec<crate::registry::QuotaRecord>), String> {
+    let bad = |m: String| format!("Failed to convert JSON into Call protobuf: {m}");
+    let body = &call["update_quota"];
+    if !body.is_object() {
+        return Err(
+            "Failed to validate master::Call: Expecting 'update_quota' to be present".into(),
+        );
+    }
+    let force = match &body["force"] {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        other => return Err(bad(format!("Not expecting a JSON {other} for 'force'"))),
+    };
+    let configs = match &body["quota_configs"] {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a.clone(),
+        _ => return Err(bad("Expecting 'quota_configs' to be an array".into())),
+    };
+    let map = |v: &Value, field: &str| -> Result<std::collections::BTreeMap<String, f64>, String> {
+        let Some(obj) = v.as_object() else {
+            return match v {
+                Value::Null => Ok(Default::default()),
+                _ => Err(bad(format!("Expecting '{field}' to be an object"))),
+            };
+        };
+        obj.iter()
+            .map(|(name, scalar)| match scalar["value"].as_f64() {
+                Some(x) => Ok((name.clone(), x)),
+                None => Err(bad(format!(
+                    "Expecting '{field}.{name}' to be a scalar {{\"value\": <number>}}"
+                ))),
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for c in configs {
+        out.push(crate::registry::QuotaRecord {
+            role: c["role"].as_str().unwrap_or("").to_string(),
+            guarantees: map(&c["guarantees"], "guarantees")?,
+            limits: map(&c["limits"], "limits")?,
+        });
+    }
+    Ok((force, out))
+}
+
+fn scalar_map(m: &std::collections::BTreeMap<String, f64>) -> Value {
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), json!({ "value": v })))
+            .collect(),
+    )
+}
+
+/// `GET_QUOTA`'s `{"status": QuotaStatus}`: `infos` (guarantees as a Resource list, the
+/// pre-1.9 form) and `configs`. `/quota` answers the `status` object.
+pub fn get_quota(s: &Snapshot) -> Value {
+    let infos: Vec<Value> = s
+        .quotas
+        .iter()
+        .map(|q| {
+            let g = q
+                .guarantees
+                .iter()
+                .fold(mesos_proto::resources::Resources::new(), |r, (k, v)| {
+                    r.with_scalar(k, *v)
+                });
+            json!({"role": q.role, "guarantee": g.to_wire(Some("*"))})
+        })
+        .collect();
+    let configs: Vec<Value> = s
+        .quotas
+        .iter()
+        .map(|q| {
+            json!({"role": q.role, "guarantees": scalar_map(&q.guarantees), "limits": scalar_map(&q.limits)})
+        })
+        .collect();
+    json!({"status": {"infos": infos, "configs": configs}})
+}
+
+/// The `quota` object of a `/master/roles` entry: `{role, guarantee, limit, consumed}`
+/// with quantities as `{name: number}` (empty objects for a role without quota).
+pub fn role_quota_json(s: &Snapshot, role: &str) -> Value {
+    let q = s.quotas.iter().find(|q| q.role == role);
+    let obj =
+        |m: Option<&std::collections::BTreeMap<String, f64>>| json!(m.cloned().unwrap_or_default());
+    let consumed: serde_json::Map<String, Value> = q
+        .map(|q| {
+            q.consumed
+                .scalars()
+                .map(|(k, v)| (k.to_string(), json!(v as f64 / 1000.0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "role": role,
+        "guarantee": obj(q.map(|q| &q.guarantees)),
+        "limit": obj(q.map(|q| &q.limits)),
+        "consumed": consumed,
+    })
+}

@@ -1,16 +1,30 @@
-//! The registry: what a master must not forget across a restart (admitted agents and
-//! framework infos, failover_timeout included). Written before the master acknowledges.
+//! The registry: what a master must not forget across a restart (admitted agents,
+//! framework infos with their failover_timeout, and quota configs). Written before the
+//! master acknowledges.
 
 use mesos_proto::ids::{AgentId, FrameworkId};
 use mesos_proto::v1::{AgentInfo, FrameworkInfo};
 use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// A role's quota (`QuotaConfig` of `UPDATE_QUOTA`): scalar quantities by name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuotaRecord {
+    pub role: String,
+    #[serde(default)]
+    pub guarantees: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, f64>,
+}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Registry {
     pub agents: BTreeMap<AgentId, AgentInfo>,
     pub frameworks: BTreeMap<FrameworkId, FrameworkInfo>,
+    /// Quota configs by role.
+    pub quotas: BTreeMap<String, QuotaRecord>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +33,9 @@ pub enum RegistryOp {
     RemoveAgent(AgentId),
     PutFramework(FrameworkInfo),
     RemoveFramework(FrameworkId),
+    PutQuota(QuotaRecord),
+    /// The role's quota goes back to the default (none).
+    RemoveQuota(String),
 }
 
 impl Registry {
@@ -39,6 +56,12 @@ impl Registry {
             }
             RegistryOp::RemoveFramework(id) => {
                 self.frameworks.remove(id);
+            }
+            RegistryOp::PutQuota(q) => {
+                self.quotas.insert(q.role.clone(), q.clone());
+            }
+            RegistryOp::RemoveQuota(role) => {
+                self.quotas.remove(role);
             }
         }
     }
@@ -80,7 +103,8 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, info TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS frameworks (id TEXT PRIMARY KEY, info TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS frameworks (id TEXT PRIMARY KEY, info TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS quotas (id TEXT PRIMARY KEY, info TEXT NOT NULL);",
         )
         .map_err(|e| format!("initialise registry: {e}"))?;
         Ok(SqliteStore { conn })
@@ -106,7 +130,8 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Insert or replace one row of `table` (`agents` or `frameworks`) with `value`'s JSON.
+    /// Insert or replace one row of `table` (`agents`, `frameworks` or `quotas`) with
+    /// `value`'s JSON.
     fn put<T: serde::Serialize>(
         &self,
         table: &str,
@@ -130,6 +155,9 @@ impl Store for SqliteStore {
         for info in self.rows::<FrameworkInfo>("SELECT info FROM frameworks")? {
             reg.apply(&RegistryOp::PutFramework(info));
         }
+        for q in self.rows::<QuotaRecord>("SELECT info FROM quotas")? {
+            reg.apply(&RegistryOp::PutQuota(q));
+        }
         Ok(reg)
     }
 
@@ -147,6 +175,10 @@ impl Store for SqliteStore {
             RegistryOp::RemoveFramework(id) => self
                 .conn
                 .execute("DELETE FROM frameworks WHERE id = ?1", params![id.value]),
+            RegistryOp::PutQuota(q) => self.put("quotas", Some(&q.role), q)?,
+            RegistryOp::RemoveQuota(role) => self
+                .conn
+                .execute("DELETE FROM quotas WHERE id = ?1", params![role]),
         };
         res.map(|_| ())
             .map_err(|e| format!("registry write failed: {e}"))
@@ -179,6 +211,15 @@ mod tests {
             }))
             .unwrap();
             s.apply(&RegistryOp::AdmitAgent(agent)).unwrap();
+            let q = |role: &str, cpus: f64| QuotaRecord {
+                role: role.into(),
+                guarantees: [("cpus".to_string(), cpus)].into(),
+                limits: [("cpus".to_string(), 2.0 * cpus)].into(),
+            };
+            s.apply(&RegistryOp::PutQuota(q("r1", 1.0))).unwrap();
+            s.apply(&RegistryOp::PutQuota(q("r1", 3.0))).unwrap();
+            s.apply(&RegistryOp::PutQuota(q("r2", 1.0))).unwrap();
+            s.apply(&RegistryOp::RemoveQuota("r2".into())).unwrap();
         }
         let mut s = SqliteStore::open(&path).unwrap();
         let reg = s.load().unwrap();
@@ -188,5 +229,8 @@ mod tests {
             60.0
         );
         assert_eq!(reg.agents.len(), 1);
+        assert_eq!(reg.quotas.len(), 1);
+        assert_eq!(reg.quotas["r1"].guarantees["cpus"], 3.0);
+        assert_eq!(reg.quotas["r1"].limits["cpus"], 6.0);
     }
 }

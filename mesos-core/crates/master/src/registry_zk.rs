@@ -34,7 +34,7 @@
 //! wait, which cannot deadlock because the client never runs on the caller's runtime. Requests
 //! are served one at a time in the order they were sent, so writes reach ZooKeeper in order.
 
-use crate::registry::{Registry, RegistryOp, Store};
+use crate::registry::{QuotaRecord, Registry, RegistryOp, Store};
 use futures::future::BoxFuture;
 use mesos_proto::v1::{AgentInfo, FrameworkInfo};
 use serde::de::DeserializeOwned;
@@ -254,7 +254,7 @@ impl Worker {
             .await
             .map_err(|e| format!("cannot connect to ZooKeeper at {}: {e}", self.hosts))?;
         let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-        for dir in [self.agents_dir(), self.frameworks_dir()] {
+        for dir in [self.agents_dir(), self.frameworks_dir(), self.quotas_dir()] {
             retry(|| client.mkdir(&dir, &options))
                 .await
                 .map_err(|e| format!("cannot create {dir}: {e}"))?;
@@ -269,6 +269,10 @@ impl Worker {
 
     fn frameworks_dir(&self) -> String {
         format!("{}/frameworks", self.root)
+    }
+
+    fn quotas_dir(&self) -> String {
+        format!("{}/quotas", self.root)
     }
 
     async fn load(&mut self) -> Result<Registry, String> {
@@ -297,6 +301,10 @@ impl Worker {
                 tracing::warn!(name = %info.name, "registry framework without an id; ignored");
             }
             reg.apply(&RegistryOp::PutFramework(info));
+        }
+        let quotas_dir = self.quotas_dir();
+        for q in self.read_all::<QuotaRecord>(&client, &quotas_dir).await? {
+            reg.apply(&RegistryOp::PutQuota(q));
         }
         Ok(reg)
     }
@@ -400,6 +408,13 @@ impl Worker {
                 format!("{}/{}", self.frameworks_dir(), encode_id(&id.value)),
                 None,
             ),
+            RegistryOp::PutQuota(q) => (
+                format!("{}/{}", self.quotas_dir(), encode_id(&q.role)),
+                Some(serde_json::to_vec(q).map_err(|e| e.to_string())?),
+            ),
+            RegistryOp::RemoveQuota(role) => {
+                (format!("{}/{}", self.quotas_dir(), encode_id(role)), None)
+            }
         };
         let client = self.client().await?;
         match data {
@@ -455,6 +470,8 @@ fn describe(op: &RegistryOp) -> String {
             id(i.id.as_ref().map(|x| x.value.as_str()))
         ),
         RegistryOp::RemoveFramework(x) => format!("RemoveFramework({})", x.value),
+        RegistryOp::PutQuota(q) => format!("PutQuota({})", q.role),
+        RegistryOp::RemoveQuota(role) => format!("RemoveQuota({role})"),
     }
 }
 

@@ -525,7 +525,7 @@ pub fn roles_json(s: &Snapshot) -> Value {
             "allocated": r.allocated.summary(),
             "offered": r.offered.summary(),
             "reserved": Resources::new().summary(),
-            "quota": {"role": r.name, "guarantee": {}, "limit": {}, "consumed": {}},
+            "quota": crate::operator::role_quota_json(s, &r.name),
             "frameworks": r.frameworks,
         })).collect::<Vec<_>>()
     })

@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub offers: Vec<OfferRecord>,
     pub counters: Counters,
     pub roles: Vec<RoleView>,
+    /// Configured quotas with their consumption, by role.
+    pub quotas: Vec<QuotaView>,
     pub allocation_interval: f64,
     pub heartbeat_interval: f64,
 }
@@ -86,6 +88,10 @@ impl Snapshot {
                 record: a.clone(),
             })
             .collect();
+        let quotas = master.quota_views();
+        for q in &quotas {
+            role_alloc.entry(q.role.clone()).or_default();
+        }
         let roles = role_alloc
             .into_iter()
             .map(|(name, (allocated, offered, frameworks))| RoleView {
@@ -110,6 +116,7 @@ impl Snapshot {
             offers: master.offers().values().cloned().collect(),
             counters: master.counters().clone(),
             roles,
+            quotas,
             allocation_interval: master.config().allocation_interval,
             heartbeat_interval: master.config().heartbeat_interval,
         }

@@ -8,11 +8,14 @@
 mod agents;
 mod frameworks;
 mod offers;
+mod quota;
 mod tasks;
 #[cfg(test)]
 mod tests;
 
-use crate::registry::{Registry, RegistryOp};
+pub use quota::QuotaView;
+
+use crate::registry::{QuotaRecord, Registry, RegistryOp};
 use mesos_allocator::{Allocator, AllocatorConfig};
 use mesos_proto::ids::*;
 use mesos_proto::internal::{AgentEnvelope, MasterToAgent, Registration};
@@ -93,6 +96,11 @@ pub enum Input {
     },
     UpdateWeights {
         weights: Vec<(String, f64)>,
+    },
+    /// `UPDATE_QUOTA`: validated here (400 with Mesos' message), persisted, applied.
+    UpdateQuota {
+        force: bool,
+        configs: Vec<QuotaRecord>,
     },
 }
 
@@ -389,6 +397,7 @@ impl Master {
             m.add_recovered_framework(info.clone(), now);
         }
         m.registry = registry;
+        m.recover_quotas();
         m
     }
 
@@ -441,6 +450,7 @@ impl Master {
                 }
                 Reply::Ok
             }
+            Input::UpdateQuota { force, configs } => self.update_quota(force, configs, &mut out),
         };
         Outputs {
             reply,
