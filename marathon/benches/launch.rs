@@ -105,6 +105,7 @@ impl Api {
         let put_at = epoch_now();
         let started = Instant::now();
         let mark_from = monotonic_secs();
+        let cpu_from = process_cpu();
         self.call(
             reqwest::Method::PUT,
             &format!("/v2/apps{APP}"),
@@ -126,6 +127,7 @@ impl Api {
                     );
                 }
                 return Phase {
+                    cpu: process_cpu().saturating_sub(cpu_from),
                     took: started.elapsed(),
                     all_staged: all_staged.unwrap_or_default(),
                     put_at,
@@ -159,7 +161,19 @@ fn monotonic_secs() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
+/// CPU time (user + system) this process (cluster, Marathon and the bench client) has used.
+fn process_cpu() -> Duration {
+    // SAFETY: a zeroed rusage is a valid out-value for getrusage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 struct Phase {
+    /// CPU time of this process (not the executors) from the PUT until done.
+    cpu: Duration,
     /// From the PUT until done.
     took: Duration,
     /// From the PUT until Marathon counted every instance staged or running.
@@ -212,6 +226,7 @@ async fn agent_last_status(http: &reqwest::Client, url: &str, state: &str) -> (u
 
 struct Run {
     up: Duration,
+    up_cpu: Duration,
     staged: Duration,
     /// Tasks the agent recorded TASK_RUNNING for, and seconds from the scaling PUT
     /// to the last of them.
@@ -333,6 +348,7 @@ async fn through_marathon(n: u64) -> Run {
     cluster.shutdown(true).await;
     Run {
         up: up.took,
+        up_cpu: up.cpu,
         staged: up.all_staged,
         agent_running,
         down: down.took,
@@ -488,6 +504,10 @@ fn main() {
     println!(
         "marathon: {n} instances TASK_RUNNING in {up:.2} s ({:.0}/s)",
         n as f64 / up
+    );
+    println!(
+        "cluster process CPU (agent, master, Marathon; not executors) during the launch: {:.2} ms per instance",
+        run.up_cpu.as_secs_f64() * 1e3 / n as f64
     );
     println!(
         "bare loop: {n} sleep processes started in {:.2} s ({:.0}/s)",
