@@ -137,6 +137,31 @@ fn conformance(backend: &mut dyn Backend) {
         vec![FrameworkId::new("f1")]
     );
 
+    // Quota configs: put, overwrite, remove (also of a role that has none).
+    let quota = |role: &str, cpus: f64| mesos_master::registry::QuotaRecord {
+        role: role.into(),
+        guarantees: [("cpus".to_string(), cpus)].into_iter().collect(),
+        limits: [("cpus".to_string(), cpus * 2.0), ("mem".to_string(), 0.0)]
+            .into_iter()
+            .collect(),
+    };
+    let ops = [
+        RegistryOp::PutQuota(quota("dev", 1.5)),
+        RegistryOp::PutQuota(quota("prod", 4.0)),
+        RegistryOp::PutQuota(quota("dev", 2.25)),
+        RegistryOp::RemoveQuota("prod".into()),
+        RegistryOp::RemoveQuota("never-set".into()),
+    ];
+    for op in &ops {
+        store.apply(op).unwrap();
+        expected.apply(op);
+    }
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded, expected);
+    assert_eq!(loaded.quotas.len(), 1);
+    // A zero limit ("none of this") survives the round trip.
+    assert_eq!(loaded.quotas["dev"], quota("dev", 2.25));
+
     // A removed key can come back.
     let op = RegistryOp::PutFramework(framework("f2", "two-again", 3.0));
     store.apply(&op).unwrap();
