@@ -89,6 +89,10 @@ impl Host {
         acfg.work_dir = PathBuf::from(format!("/sim/agent{idx}"));
         acfg.hostname = format!("agent{idx}");
         acfg.resources = total.clone();
+        if let Some(attrs) = cfg.agent_attributes {
+            acfg.attributes =
+                mesos_proto::v1::parse_attributes(&attrs(idx)).expect("valid agent attributes");
+        }
         Host {
             cfg: acfg,
             total,
@@ -331,11 +335,14 @@ impl Sim {
         let is_error = matches!(msg, MasterToAgent::Error { .. });
         self.ctx
             .trace(|| format!("agent{h} <- {}", props::describe_agent_msg(&msg)));
-        if let MasterToAgent::Acknowledge {
-            framework_id,
-            task_id,
-            uuid,
-        } = &msg
+        if let (
+            true,
+            MasterToAgent::Acknowledge {
+                framework_id,
+                task_id,
+                uuid,
+            },
+        ) = (self.ctx.cfg.properties, &msg)
         {
             props::before_agent_ack(self, h, framework_id, task_id, uuid);
         }
@@ -360,14 +367,19 @@ impl Sim {
             return;
         };
         let outputs = agent.handle(now, input);
+        let watch = self.ctx.cfg.properties;
+        // The checkpoint is read only when an agent restarts, which only a crash causes.
+        let keep = watch || self.ctx.cfg.faults.agent_crash > 0.0;
         let mut rest = Vec::with_capacity(outputs.len());
         for o in outputs {
             match o {
                 Output::Checkpoint(op) => {
-                    if let CheckpointOp::PutTask(t) = &op {
+                    if let (true, CheckpointOp::PutTask(t)) = (watch, &op) {
                         props::on_checkpointed_task(self, h, t);
                     }
-                    self.hosts[h].checkpoint.apply(op);
+                    if keep {
+                        self.hosts[h].checkpoint.apply(op);
+                    }
                 }
                 o => rest.push(o),
             }
@@ -381,7 +393,9 @@ impl Sim {
         match o {
             Output::Checkpoint(_) => {}
             Output::ToMaster(m) => {
-                props::on_agent_send(self, h, &m);
+                if self.ctx.cfg.properties {
+                    props::on_agent_send(self, h, &m);
+                }
                 let Some(agent_id) = self.hosts[h]
                     .agent
                     .as_ref()

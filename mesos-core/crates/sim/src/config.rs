@@ -97,6 +97,11 @@ pub struct SimConfig {
     pub trace: bool,
     /// Keep the last this many trace lines for the report.
     pub trace_tail: usize,
+    /// Property bookkeeping while events are handled (the hooks of `props.rs`). Off for
+    /// benchmarks, which check their own invariants at the end.
+    pub properties: bool,
+    /// Each agent's `--attributes` (e.g. `rack:r3;class:c1`), from its host index.
+    pub agent_attributes: Option<fn(usize) -> String>,
 }
 
 impl SimConfig {
@@ -116,6 +121,8 @@ impl SimConfig {
             check_every: 1,
             trace: false,
             trace_tail: 0,
+            properties: true,
+            agent_attributes: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! every update that carries a uuid, reconciles after every SUBSCRIBED and periodically,
 //! replaces tasks that end or stay unreachable, and kills surplus instances.
 
+use crate::apps::{Apps, LaunchRecord};
 use crate::config::SimConfig;
 use mesos_master::state::Reply;
 use mesos_proto::ids::{AgentId, FrameworkId, OfferId, TaskId};
@@ -29,6 +30,8 @@ pub(crate) enum FwAction {
     Call(Call),
     /// Close this stream (the framework disconnects).
     Close(String),
+    /// Write these launch records to the framework's store before anything after this.
+    Persist(Vec<LaunchRecord>),
 }
 
 /// The framework's view of one of its tasks.
@@ -61,6 +64,9 @@ pub(crate) struct Framework {
     pub launched: BTreeSet<TaskId>,
     /// Every update uuid it received.
     pub received: BTreeSet<String>,
+    /// A Marathon-style apps framework (`apps.rs`) instead of keep-N: offers and updates
+    /// go there, and it neither reconciles nor kills surplus.
+    pub apps: Option<Box<Apps>>,
 }
 
 fn is_active(s: TaskState) -> bool {
@@ -104,7 +110,16 @@ impl Framework {
             tasks: BTreeMap::new(),
             launched: BTreeSet::new(),
             received: BTreeSet::new(),
+            apps: None,
         }
+    }
+
+    pub fn with_apps(idx: usize, cfg: &SimConfig, apps: Apps) -> Framework {
+        let mut fw = Framework::new(idx, cfg);
+        fw.info.name = format!("marathon-{idx}");
+        fw.instances = 0;
+        fw.apps = Some(Box::new(apps));
+        fw
     }
 
     pub fn partition_aware(&self) -> bool {
@@ -166,6 +181,9 @@ impl Framework {
             let mut out = self.disconnect(now);
             out.extend(self.subscribe(now));
             return out;
+        }
+        if self.apps.is_some() {
+            return Vec::new();
         }
         let mut out = Vec::new();
         if now >= self.next_reconcile {
@@ -265,6 +283,9 @@ impl Framework {
                 if let Some(h) = s.heartbeat_interval_seconds {
                     self.heartbeat = h;
                 }
+                if let Some(apps) = self.apps.as_mut() {
+                    return apps.on_subscribed();
+                }
                 // What happened while we were away: implicit reconciliation for tasks we
                 // may not know, explicit for the ones we do.
                 self.next_reconcile = now + RECONCILE_EVERY_MS;
@@ -273,7 +294,14 @@ impl Framework {
                     self.explicit_reconcile(),
                 ]
             }
-            Event::Offers(o) => self.offers(now, o.offers),
+            Event::Offers(o) => match self.apps.as_mut() {
+                Some(apps) => apps.offers(o.offers),
+                None => self.offers(now, o.offers),
+            },
+            Event::Update(u) if self.apps.is_some() => self
+                .apps
+                .as_mut()
+                .map_or_else(Vec::new, |a| a.update(u.status)),
             Event::Update(u) => {
                 let s = u.status;
                 if let Some(uuid) = &s.uuid {

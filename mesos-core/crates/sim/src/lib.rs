@@ -36,6 +36,8 @@
 //! reconciles, and after [`SimConfig::quiet`] seconds the final properties are checked.
 
 mod agents;
+mod apps;
+mod apps_check;
 mod config;
 mod executor;
 mod framework;
@@ -44,6 +46,8 @@ mod net;
 pub mod props;
 mod sim;
 
+pub use apps::{AppSpec, AppsConfig, AppsProgress, Constraint, LaunchLog, LaunchRecord};
+pub use apps_check::PlacementCheck;
 pub use config::{Faults, SimConfig};
 pub use props::Violation;
 pub use sim::{Report, Sim};

@@ -106,6 +106,7 @@ impl Sim {
             _ => (None, false),
         };
         let watched = match &input {
+            _ if !self.ctx.cfg.properties => None,
             Input::AgentMessage { envelope } => match &envelope.message {
                 AgentToMaster::StatusUpdate {
                     framework_id,

@@ -11,10 +11,10 @@ use mesos_proto::internal::MasterToAgent;
 use mesos_proto::scheduler::Event as SchedEvent;
 use mesos_proto::v1::TaskState;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BinaryHeap, HashMap};
 
 /// Which stream a message travels on (messages on one channel stay in order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Chan {
     /// The master's stream to an agent connection.
     AgentStream(ConnId),
@@ -158,10 +158,11 @@ pub(crate) enum Origin {
     None,
 }
 
+/// Boxed: the heap moves entries on every push and pop, and an `Ev` is large.
 struct Entry {
     at: u64,
     seq: u64,
-    ev: Ev,
+    ev: Box<Ev>,
 }
 
 impl PartialEq for Entry {
@@ -187,7 +188,8 @@ impl Ord for Entry {
 pub(crate) struct Queue {
     heap: BinaryHeap<Entry>,
     seq: u64,
-    last: BTreeMap<Chan, u64>,
+    /// When the last message sent on each channel arrives (only looked up, never iterated).
+    last: HashMap<Chan, u64>,
 }
 
 impl Queue {
@@ -202,12 +204,12 @@ impl Queue {
         self.heap.push(Entry {
             at,
             seq: self.seq,
-            ev,
+            ev: Box::new(ev),
         });
     }
 
     pub fn pop(&mut self) -> Option<(u64, Ev)> {
-        self.heap.pop().map(|e| (e.at, e.ev))
+        self.heap.pop().map(|e| (e.at, *e.ev))
     }
 
     pub fn peek_time(&self) -> Option<u64> {
@@ -217,7 +219,7 @@ impl Queue {
     /// Whether anything that changes task state is still in flight.
     pub fn task_traffic(&self) -> bool {
         use mesos_proto::internal::AgentToMaster;
-        self.heap.iter().any(|e| match &e.ev {
+        self.heap.iter().any(|e| match &*e.ev {
             Ev::ToMaster { input, .. } => match input {
                 MasterInput::AgentMessage { envelope } => {
                     matches!(envelope.message, AgentToMaster::StatusUpdate { .. })

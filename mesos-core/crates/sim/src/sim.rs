@@ -2,6 +2,7 @@
 //! and the phases of a run.
 
 use crate::agents::Host;
+use crate::apps::LaunchLog;
 use crate::config::SimConfig;
 use crate::framework::{Framework, FwAction};
 use crate::master::MasterNode;
@@ -147,6 +148,8 @@ pub struct Sim {
     pub(crate) broken: BTreeSet<Chan>,
     pub(crate) ledger: Ledger,
     pub(crate) stats: BTreeMap<&'static str, u64>,
+    /// The apps framework's store (`apps.rs`).
+    pub(crate) launch_log: Option<Box<dyn LaunchLog>>,
     digest: u64,
     final_checked: bool,
 }
@@ -178,6 +181,7 @@ impl Sim {
             broken: BTreeSet::new(),
             ledger: Ledger::default(),
             stats: BTreeMap::new(),
+            launch_log: None,
             digest: seed,
             final_checked: false,
         };
@@ -227,10 +231,11 @@ impl Sim {
         self.ctx.step += 1;
         self.digest = mix(self.digest, at ^ (ev_code(&ev) << 56));
         self.handle(ev);
-        if self
-            .ctx
-            .step
-            .is_multiple_of(self.ctx.cfg.check_every.max(1))
+        if self.ctx.cfg.properties
+            && self
+                .ctx
+                .step
+                .is_multiple_of(self.ctx.cfg.check_every.max(1))
         {
             props::check_continuous(self);
         }
@@ -353,7 +358,8 @@ impl Sim {
         }
         self.ctx
             .trace(|| format!("fw{fw} <- {}", props::describe_event(&event)));
-        if let mesos_proto::scheduler::Event::Update(u) = &event {
+        if let (true, mesos_proto::scheduler::Event::Update(u)) = (self.ctx.cfg.properties, &event)
+        {
             props::on_framework_update(self, fw, &u.status);
         }
         let now = self.ctx.now;
@@ -389,6 +395,13 @@ impl Sim {
                         call,
                     };
                     self.send_to_master(None, Origin::Fw(fw), input, Some(Chan::FwCalls(fw)));
+                }
+                FwAction::Persist(batch) => {
+                    if let Some(log) = self.launch_log.as_mut() {
+                        if let Err(e) = log.commit(&batch) {
+                            panic!("launch log: {e}");
+                        }
+                    }
                 }
                 FwAction::Close(stream) => {
                     self.ctx.trace(|| format!("fw{fw} closes {stream}"));
