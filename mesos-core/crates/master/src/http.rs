@@ -64,6 +64,38 @@ fn json_response(v: &Value, query: &HashMap<String, String>) -> Response {
         .into_response()
 }
 
+/// `/master/state`, written on a blocking thread: at 40,000 agents it takes a core for a
+/// while, and the async workers must keep answering (`/health`, agents, schedulers).
+async fn state_response(snap: Arc<Snapshot>, query: HashMap<String, String>) -> Response {
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut body = Vec::with_capacity(1 << 16);
+        let jsonp = query.get("jsonp");
+        if let Some(cb) = jsonp {
+            body.extend_from_slice(cb.as_bytes());
+            body.push(b'(');
+        }
+        render::write_state(&snap, &mut body);
+        if jsonp.is_some() {
+            body.extend_from_slice(b");");
+        }
+        // Dropping the last reference to an old snapshot frees it here too, not on a worker.
+        drop(snap);
+        (jsonp.is_some(), body)
+    })
+    .await;
+    match rendered {
+        Ok((jsonp, body)) => {
+            let ct = if jsonp {
+                "text/javascript"
+            } else {
+                "application/json"
+            };
+            (StatusCode::OK, [(header::CONTENT_TYPE, ct)], body).into_response()
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 fn normalize(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for seg in path.split('/').filter(|s| !s.is_empty()) {
@@ -358,7 +390,11 @@ async fn leader_route(app: Arc<App>, req: Request<Body>) -> Response {
             }
         }
         "/state" | "/master/state" | "/state.json" | "/master/state.json" => {
-            get_only(&|| json_response(&render::state_json(&snap()), &q))
+            if method == Method::GET || method == Method::HEAD || method == Method::POST {
+                state_response(snap(), q).await
+            } else {
+                text(StatusCode::METHOD_NOT_ALLOWED, "Expecting GET")
+            }
         }
         "/state-summary" | "/master/state-summary" => {
             get_only(&|| json_response(&render::state_summary_json(&snap()), &q))

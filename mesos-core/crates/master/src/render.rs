@@ -7,6 +7,7 @@ use mesos_proto::resources::Resources;
 use mesos_proto::v1::TaskState;
 use mesos_proto::MESOS_VERSION;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 pub const BUILD_USER: &str = "mesos-rs";
 
@@ -86,14 +87,46 @@ pub fn task_json(t: &TaskRecord) -> Value {
     Value::Object(m)
 }
 
+/// The aggregate of `it`, added up in place (an overlap, which adding in place refuses,
+/// falls back to `aggregate`, which allows it).
 fn sum<'a>(it: impl Iterator<Item = &'a Resources>) -> Resources {
-    it.fold(Resources::new(), |acc, r| acc.aggregate(r))
+    let mut acc = Resources::new();
+    for r in it {
+        if acc.try_add_assign(r).is_err() {
+            acc = acc.aggregate(r);
+        }
+    }
+    acc
 }
 
 pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
-    let live: Vec<&TaskRecord> = fw.tasks.values().map(|t| t.as_ref()).collect();
-    let used = sum(live
-        .iter()
+    let mut m = framework_head(fw, offers);
+    let (unreachable, tasks): (Vec<&TaskRecord>, Vec<&TaskRecord>) = fw
+        .tasks
+        .values()
+        .map(|t| t.as_ref())
+        .partition(|t| t.state == TaskState::TaskUnreachable);
+    m.insert(
+        "tasks".into(),
+        Value::Array(tasks.into_iter().map(task_json).collect()),
+    );
+    m.insert(
+        "unreachable_tasks".into(),
+        Value::Array(unreachable.into_iter().map(task_json).collect()),
+    );
+    m.insert(
+        "completed_tasks".into(),
+        Value::Array(fw.completed_tasks.iter().map(|t| task_json(t)).collect()),
+    );
+    Value::Object(m)
+}
+
+/// A framework's fields but its task lists (`tasks`, `unreachable_tasks`,
+/// `completed_tasks`).
+fn framework_head(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Map<String, Value> {
+    let used = sum(fw
+        .tasks
+        .values()
         .filter(|t| !t.state.is_terminal() && !t.resources_recovered)
         .map(|t| &t.resources)
         .chain(
@@ -149,21 +182,6 @@ pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
             json!(fw.info.role.clone().unwrap_or_else(|| "*".into())),
         );
     }
-    let (unreachable, tasks): (Vec<&TaskRecord>, Vec<&TaskRecord>) = live
-        .into_iter()
-        .partition(|t| t.state == TaskState::TaskUnreachable);
-    m.insert(
-        "tasks".into(),
-        Value::Array(tasks.into_iter().map(task_json).collect()),
-    );
-    m.insert(
-        "unreachable_tasks".into(),
-        Value::Array(unreachable.into_iter().map(task_json).collect()),
-    );
-    m.insert(
-        "completed_tasks".into(),
-        Value::Array(fw.completed_tasks.iter().map(|t| task_json(t)).collect()),
-    );
     m.insert(
         "offers".into(),
         Value::Array(
@@ -213,7 +231,7 @@ pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
         );
     }
     m.insert("offer_constraints".into(), json!({}));
-    Value::Object(m)
+    m
 }
 
 pub fn agent_json(a: &AgentView) -> Value {
@@ -263,6 +281,40 @@ fn leader_info(s: &Snapshot) -> Option<Value> {
 }
 
 pub fn state_json(s: &Snapshot) -> Value {
+    let mut m = state_head(s);
+    m.insert(
+        "slaves".into(),
+        Value::Array(
+            s.agents
+                .iter()
+                .filter(|a| a.record.status == AgentStatus::Active)
+                .map(agent_json)
+                .collect(),
+        ),
+    );
+    m.insert(
+        "frameworks".into(),
+        Value::Array(
+            s.frameworks
+                .iter()
+                .map(|f| framework_json(f, &s.offers))
+                .collect(),
+        ),
+    );
+    m.insert(
+        "completed_frameworks".into(),
+        Value::Array(
+            s.completed_frameworks
+                .iter()
+                .map(|f| framework_json(f, &[]))
+                .collect(),
+        ),
+    );
+    Value::Object(m)
+}
+
+/// `/master/state` but its big lists (`slaves`, `frameworks`, `completed_frameworks`).
+fn state_head(s: &Snapshot) -> Map<String, Value> {
     let active = s
         .agents
         .iter()
@@ -302,16 +354,6 @@ pub fn state_json(s: &Snapshot) -> Value {
     }
     m.insert("flags".into(), json!(s.flags));
     m.insert(
-        "slaves".into(),
-        Value::Array(
-            s.agents
-                .iter()
-                .filter(|a| a.record.status == AgentStatus::Active)
-                .map(agent_json)
-                .collect(),
-        ),
-    );
-    m.insert(
         "recovered_slaves".into(),
         Value::Array(
             s.agents
@@ -328,27 +370,9 @@ pub fn state_json(s: &Snapshot) -> Value {
                 .collect(),
         ),
     );
-    m.insert(
-        "frameworks".into(),
-        Value::Array(
-            s.frameworks
-                .iter()
-                .map(|f| framework_json(f, &s.offers))
-                .collect(),
-        ),
-    );
-    m.insert(
-        "completed_frameworks".into(),
-        Value::Array(
-            s.completed_frameworks
-                .iter()
-                .map(|f| framework_json(f, &[]))
-                .collect(),
-        ),
-    );
     m.insert("orphan_tasks".into(), json!([]));
     m.insert("unregistered_frameworks".into(), json!([]));
-    Value::Object(m)
+    m
 }
 
 pub fn state_summary_json(s: &Snapshot) -> Value {
@@ -403,14 +427,10 @@ pub fn state_summary_json(s: &Snapshot) -> Value {
         .frameworks
         .iter()
         .map(|f| {
-            let mut v = framework_json(f, &s.offers);
-            if let Value::Object(m) = &mut v {
-                m.remove("tasks");
-                m.remove("completed_tasks");
-                m.remove("unreachable_tasks");
-                m.remove("offers");
-                m.remove("executors");
-            }
+            let mut m = framework_head(f, &s.offers);
+            m.remove("offers");
+            m.remove("executors");
+            let mut v = Value::Object(m);
             for st in TaskState::ALL {
                 let k = state_key(st);
                 if !k.is_empty() {
@@ -576,3 +596,265 @@ pub fn follower_state_json(
     }
     Value::Object(m)
 }
+
+/// `/master/state` written straight into `out`: the same bytes as
+/// `serde_json::to_vec(&state_json(s))` (keys in the same sorted order), without building
+/// a `Value` per agent and per task, which at 400,000 tasks cost more than the writing.
+pub fn write_state(s: &Snapshot, out: &mut Vec<u8>) {
+    let mut w = Writer {
+        out,
+        summaries: Vec::new(),
+        next: 0,
+    };
+    let mut head = state_head(s);
+    for k in ["slaves", "frameworks", "completed_frameworks"] {
+        head.insert(k.into(), Value::Null);
+    }
+    w.object(&head, |w, key| match key {
+        "slaves" => {
+            w.array(
+                s.agents
+                    .iter()
+                    .filter(|a| a.record.status == AgentStatus::Active),
+                |w, a| w.agent(a),
+            );
+            true
+        }
+        "frameworks" => {
+            w.array(s.frameworks.iter(), |w, f| w.framework(f, &s.offers));
+            true
+        }
+        "completed_frameworks" => {
+            w.array(s.completed_frameworks.iter(), |w, f| w.framework(f, &[]));
+            true
+        }
+        _ => false,
+    });
+}
+
+/// How many distinct resource summaries [`Writer`] keeps written (tasks of one app share
+/// their resources).
+const SUMMARY_CACHE: usize = 16;
+
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    /// Recently written resource summaries and their JSON.
+    summaries: Vec<(Resources, Vec<u8>)>,
+    next: usize,
+}
+
+impl Writer<'_> {
+    fn raw(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
+    fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
+        serde_json::to_writer(&mut *self.out, v).expect("JSON into memory");
+    }
+    /// `"key":`, preceded by a comma unless it is the object's first key. Keys must come in
+    /// sorted order, as `serde_json::Map` writes them.
+    fn key(&mut self, first: &mut bool, key: &str) {
+        if !std::mem::take(first) {
+            self.out.push(b',');
+        }
+        self.out.push(b'"');
+        self.raw(key.as_bytes());
+        self.raw(b"\":");
+    }
+    /// The entries of `m` in order; `heavy` writes the value of a key itself (true) or
+    /// leaves it to `m` (false).
+    fn object(&mut self, m: &Map<String, Value>, mut heavy: impl FnMut(&mut Self, &str) -> bool) {
+        self.out.push(b'{');
+        let mut first = true;
+        for (k, v) in m {
+            if !std::mem::take(&mut first) {
+                self.out.push(b',');
+            }
+            self.value(k.as_str());
+            self.out.push(b':');
+            if !heavy(self, k) {
+                self.value(v);
+            }
+        }
+        self.out.push(b'}');
+    }
+    fn array<T>(&mut self, items: impl Iterator<Item = T>, mut each: impl FnMut(&mut Self, T)) {
+        self.out.push(b'[');
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            each(self, item);
+        }
+        self.out.push(b']');
+    }
+    fn summary(&mut self, r: &Resources) {
+        if let Some((_, json)) = self.summaries.iter().find(|(k, _)| k == r) {
+            self.out.extend_from_slice(json);
+            return;
+        }
+        let json = serde_json::to_vec(&r.summary()).expect("JSON into memory");
+        self.raw(&json);
+        if self.summaries.len() < SUMMARY_CACHE {
+            self.summaries.push((r.clone(), json));
+        } else {
+            self.summaries[self.next] = (r.clone(), json);
+            self.next = (self.next + 1) % SUMMARY_CACHE;
+        }
+    }
+    /// `labels` as the Value form shows them: the list inside `{"labels": [...]}`.
+    fn labels(&mut self, l: &Value) {
+        match l.get("labels") {
+            Some(v) => self.value(v),
+            None => self.raw(b"[]"),
+        }
+    }
+
+    fn framework(&mut self, fw: &FrameworkRecord, offers: &[OfferRecord]) {
+        let mut head = framework_head(fw, offers);
+        for k in ["tasks", "unreachable_tasks", "completed_tasks"] {
+            head.insert(k.into(), Value::Null);
+        }
+        let unreachable = |t: &&Arc<TaskRecord>| t.state == TaskState::TaskUnreachable;
+        self.object(&head, |w, key| match key {
+            "tasks" => {
+                let live = fw.tasks.values().filter(|t| !unreachable(t));
+                w.array(live, |w, t| w.task(t));
+                true
+            }
+            "unreachable_tasks" => {
+                w.array(fw.tasks.values().filter(unreachable), |w, t| w.task(t));
+                true
+            }
+            "completed_tasks" => {
+                w.array(fw.completed_tasks.iter(), |w, t| w.task(t));
+                true
+            }
+            _ => false,
+        });
+    }
+
+    /// [`task_json`], written.
+    fn task(&mut self, t: &TaskRecord) {
+        let first = &mut true;
+        self.out.push(b'{');
+        let info = &t.info;
+        if let Some(v) = &info.container {
+            self.key(first, "container");
+            self.value(v);
+        }
+        if let Some(v) = &info.discovery {
+            self.key(first, "discovery");
+            self.value(v);
+        }
+        self.key(first, "executor_id");
+        self.value(t.executor_id.as_ref().map_or("", |e| e.value.as_str()));
+        self.key(first, "framework_id");
+        self.value(&t.framework_id.value);
+        if let Some(v) = &info.health_check {
+            self.key(first, "health_check");
+            self.value(v);
+        }
+        self.key(first, "id");
+        self.value(&info.task_id.value);
+        if let Some(l) = &info.labels {
+            self.key(first, "labels");
+            self.labels(l);
+        }
+        if let Some(v) = &info.limits {
+            self.key(first, "limits");
+            self.value(v);
+        }
+        self.key(first, "name");
+        self.value(&info.name);
+        self.key(first, "resources");
+        self.summary(&t.resources);
+        self.key(first, "role");
+        self.value(&t.role);
+        self.key(first, "slave_id");
+        self.value(&t.agent_id.value);
+        self.key(first, "state");
+        self.value(t.state.as_str());
+        self.key(first, "statuses");
+        self.array(t.statuses.iter(), |w, s| {
+            let first = &mut true;
+            w.out.push(b'{');
+            if let Some(c) = &s.container_status {
+                w.key(first, "container_status");
+                w.value(c);
+            }
+            if let Some(h) = s.healthy {
+                w.key(first, "healthy");
+                w.value(&h);
+            }
+            if let Some(l) = &s.labels {
+                w.key(first, "labels");
+                w.labels(l);
+            }
+            w.key(first, "state");
+            w.value(s.state.as_str());
+            w.key(first, "timestamp");
+            w.value(&s.timestamp.unwrap_or(0.0));
+            w.out.push(b'}');
+        });
+        if let Some(user) = info.command.as_ref().and_then(|c| c.user.as_ref()) {
+            self.key(first, "user");
+            self.value(user);
+        }
+        self.out.push(b'}');
+    }
+
+    /// [`agent_json`], written.
+    fn agent(&mut self, a: &AgentView) {
+        let r = &a.record;
+        let first = &mut true;
+        self.out.push(b'{');
+        self.key(first, "active");
+        self.value(&(r.status == AgentStatus::Active));
+        self.key(first, "attributes");
+        if r.info.attributes.is_empty() {
+            self.raw(b"{}");
+        } else {
+            let attrs: Map<String, Value> = r
+                .info
+                .attributes
+                .iter()
+                .map(|at| (at.name.clone(), at.state_value()))
+                .collect();
+            self.value(&attrs);
+        }
+        self.key(first, "capabilities");
+        self.raw(br#"["MULTI_ROLE","HIERARCHICAL_ROLE","RESERVATION_REFINEMENT"]"#);
+        self.key(first, "deactivated");
+        self.raw(b"false");
+        self.key(first, "hostname");
+        self.value(&r.info.hostname);
+        self.key(first, "id");
+        self.value(&r.id().value);
+        self.key(first, "offered_resources");
+        self.summary(&a.offered);
+        self.key(first, "pid");
+        self.value(&r.pid());
+        self.key(first, "port");
+        self.value(&r.info.port);
+        self.key(first, "registered_time");
+        self.value(&r.registered_time);
+        if let Some(t) = r.reregistered_time {
+            self.key(first, "reregistered_time");
+            self.value(&t);
+        }
+        self.key(first, "reserved_resources");
+        self.raw(b"{}");
+        self.key(first, "resources");
+        self.summary(&r.total);
+        self.key(first, "unreserved_resources");
+        self.summary(&r.total);
+        self.key(first, "used_resources");
+        self.summary(&a.used);
+        self.key(first, "version");
+        self.value(&r.version);
+        self.out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod tests;
