@@ -70,6 +70,18 @@ fn without_tasks(a: &AgentRecord) -> AgentRecord {
     }
 }
 
+/// The resources of `id` in `it` (sorted by agent ID, walked in that order), skipping
+/// agents before it.
+fn take_for(
+    it: &mut std::iter::Peekable<std::collections::btree_map::IntoIter<AgentId, Resources>>,
+    id: &AgentId,
+) -> Resources {
+    while it.next_if(|(k, _)| k < id).is_some() {}
+    it.next_if(|(k, _)| k == id)
+        .map(|(_, r)| r)
+        .unwrap_or_default()
+}
+
 impl Snapshot {
     pub fn take(master: &Master, flags: &BTreeMap<String, String>, now: f64) -> Snapshot {
         let mut used: BTreeMap<AgentId, Resources> = BTreeMap::new();
@@ -106,12 +118,16 @@ impl Snapshot {
                 &o.resources,
             );
         }
+        // Both maps and the agents are sorted by agent ID: walk them together (removing
+        // from a B-tree of 40,000 agents moved its nodes' entries around on every call).
+        let mut used = used.into_iter().peekable();
+        let mut offered = offered.into_iter().peekable();
         let agents = master
             .agents()
             .values()
             .map(|a| AgentView {
-                used: used.remove(a.id()).unwrap_or_default(),
-                offered: offered.remove(a.id()).unwrap_or_default(),
+                used: take_for(&mut used, a.id()),
+                offered: take_for(&mut offered, a.id()),
                 record: without_tasks(a),
             })
             .collect();
