@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 fn task(fw: &FrameworkId, agent: &AgentId, n: usize, state: TaskState) -> TaskRecord {
     let id = TaskId::new(format!("t{n}"));
     let mut info = TaskInfo::new(format!("task \"{n}\""), id.clone(), agent.clone());
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         info.labels = Some(json!({"labels": [{"key": "k", "value": "v\n"}]}));
         info.container = Some(json!({"type": "DOCKER", "docker": {"image": "x"}}));
         info.discovery = Some(json!({"visibility": "FRAMEWORK"}));
@@ -21,8 +21,8 @@ fn task(fw: &FrameworkId, agent: &AgentId, n: usize, state: TaskState) -> TaskRe
     }
     let mut status = TaskStatus::new(id, state);
     status.timestamp = Some(1.5 + n as f64);
-    if n % 3 == 0 {
-        status.healthy = Some(n % 2 == 0);
+    if n.is_multiple_of(3) {
+        status.healthy = Some(n.is_multiple_of(2));
         status.labels = Some(json!({"labels": []}));
         status.container_status = Some(json!({"network_infos": []}));
     }
@@ -30,16 +30,20 @@ fn task(fw: &FrameworkId, agent: &AgentId, n: usize, state: TaskState) -> TaskRe
         info,
         framework_id: fw.clone(),
         agent_id: agent.clone(),
-        executor_id: (n % 2 == 1).then(|| ExecutorId::new("e")),
+        executor_id: (!n.is_multiple_of(2)).then(|| ExecutorId::new("e")),
         role: "*".into(),
         state,
-        resources: Resources::parse_flag(if n % 4 == 0 {
+        resources: Resources::parse_flag(if n.is_multiple_of(4) {
             "cpus:0.5;mem:32;ports:[31000-31001]"
         } else {
             "cpus:1;mem:0.25"
         })
         .unwrap(),
-        statuses: if n % 5 == 0 { vec![] } else { vec![status] },
+        statuses: if n.is_multiple_of(5) {
+            vec![]
+        } else {
+            vec![status]
+        },
         unacked_uuid: None,
         resources_recovered: false,
         unreachable_time: None,
