@@ -185,8 +185,8 @@ fn state(agents: usize, tasks_per_agent: usize, runs: usize) {
         use futures::StreamExt;
         futures::stream::iter(0..agents)
             .map(|a| {
-                let body = serde_json::to_vec(&registration(a, tasks_per_agent, &task_res))
-                    .expect("json");
+                let body =
+                    serde_json::to_vec(&registration(a, tasks_per_agent, &task_res)).expect("json");
                 let req = client
                     .post(format!("{base}/internal/agent/connect"))
                     .header("Content-Type", "application/json")
