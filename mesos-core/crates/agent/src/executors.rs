@@ -556,9 +556,7 @@ impl Agent {
     }
 
     fn executor_has_live_tasks(&self, ekey: &ExecKey) -> bool {
-        self.tasks
-            .values()
-            .any(|t| t.framework_id == ekey.0 && t.executor_id == ekey.1 && !t.state.is_terminal())
+        self.executor_tasks(ekey).any(|t| !t.state.is_terminal())
     }
 
     pub(crate) fn shutdown_framework(
@@ -864,15 +862,9 @@ impl Agent {
         }
         // Queued tasks, in arrival order, grouped like they arrived.
         let mut queued: Vec<(u64, Option<u64>, TaskKey)> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| {
-                t.framework_id == key.0
-                    && t.executor_id == key.1
-                    && !t.launched
-                    && !t.state.is_terminal()
-            })
-            .map(|(k, t)| (t.seq, t.group, k.clone()))
+            .executor_tasks(&key)
+            .filter(|t| !t.launched && !t.state.is_terminal())
+            .map(|t| (t.seq, t.group, (key.0.clone(), t.info.task_id.clone())))
             .collect();
         queued.sort();
         let mut i = 0;
@@ -889,15 +881,8 @@ impl Agent {
         }
         // Kills requested while the executor was away.
         let kills: Vec<TaskId> = self
-            .tasks
-            .values()
-            .filter(|t| {
-                t.framework_id == key.0
-                    && t.executor_id == key.1
-                    && t.launched
-                    && t.kill_requested
-                    && !t.state.is_terminal()
-            })
+            .executor_tasks(&key)
+            .filter(|t| t.launched && t.kill_requested && !t.state.is_terminal())
             .map(|t| t.info.task_id.clone())
             .collect();
         for task_id in kills {
