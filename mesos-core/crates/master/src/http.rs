@@ -410,9 +410,9 @@ async fn leader_route(app: Arc<App>, req: Request<Body>) -> Response {
             Err(e) => text(StatusCode::BAD_REQUEST, e),
         }),
         "/roles" | "/master/roles" => get_only(&|| json_response(&render::roles_json(&snap()), &q)),
-        "/quota" | "/master/quota" => get_only(&|| {
-            json_response(&operator::get_quota(&snap())["status"], &q)
-        }),
+        "/quota" | "/master/quota" => {
+            get_only(&|| json_response(&operator::get_quota(&snap())["status"], &q))
+        }
         "/flags" | "/master/flags" => {
             get_only(&|| json_response(&json!({"flags": snap().flags}), &q))
         }
