@@ -102,6 +102,7 @@ impl Term {
             operator: op_tx.clone(),
             snapshot: snap_tx,
             dirty: true,
+            published: (std::time::Instant::now(), Duration::ZERO),
         };
         let actor = tokio::spawn(actor.run(cmd_rx));
         let app = Arc::new(App {

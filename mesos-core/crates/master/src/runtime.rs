@@ -52,11 +52,30 @@ pub struct Actor {
     pub operator: broadcast::Sender<Bytes>,
     pub snapshot: watch::Sender<Arc<Snapshot>>,
     pub dirty: bool,
+    /// When the last snapshot was published and how long taking it took: snapshots are
+    /// published at most every [`PUBLISH_INTERVAL`], and on a cluster so large that taking
+    /// one is slow, at most every [`PUBLISH_COST_FACTOR`] times its cost, so the actor
+    /// never spends more than a tenth of its time copying state for readers.
+    pub published: (std::time::Instant, Duration),
+}
+
+/// The shortest interval between two published snapshots.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// A snapshot taking `d` to build is followed by the next no sooner than `d` times this.
+pub const PUBLISH_COST_FACTOR: u32 = 10;
+
+impl Actor {
+    /// Whether a changed state is due to be published (checked on the
+    /// [`PUBLISH_INTERVAL`] tick).
+    fn publish_due(&self) -> bool {
+        let (at, cost) = self.published;
+        self.dirty && at.elapsed() >= cost * PUBLISH_COST_FACTOR
+    }
 }
 
 impl Actor {
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(PUBLISH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -70,7 +89,7 @@ impl Actor {
                 }
                 _ = tick.tick() => {
                     self.step(Input::Tick, None);
-                    if self.dirty {
+                    if self.publish_due() {
                         self.publish();
                     }
                 }
@@ -80,7 +99,9 @@ impl Actor {
 
     fn publish(&mut self) {
         self.dirty = false;
+        let started = std::time::Instant::now();
         let snap = Snapshot::take(&self.master, &self.flags, wall_now());
+        self.published = (started, started.elapsed());
         let _ = self.snapshot.send(Arc::new(snap));
     }
 
