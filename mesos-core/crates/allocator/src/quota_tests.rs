@@ -1,26 +1,9 @@
 //! Unit tests of quota: guarantees, limits, headroom, chopping.
 
+use crate::tests::{ag, fw, r, roles, secs};
 use crate::*;
-use mesos_proto::ids::{AgentId, FrameworkId};
 use mesos_proto::resources::Resources;
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-fn r(s: &str) -> Resources {
-    Resources::parse_flag(s).unwrap()
-}
-fn fw(s: &str) -> FrameworkId {
-    FrameworkId::new(s)
-}
-fn ag(s: &str) -> AgentId {
-    AgentId::new(s)
-}
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-fn roles(rs: &[&str]) -> FrameworkOptions {
-    FrameworkOptions::with_roles(rs)
-}
 fn map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }

@@ -5,22 +5,23 @@ use mesos_proto::ids::{AgentId, FrameworkId};
 use mesos_proto::resources::Resources;
 use std::time::Duration;
 
-fn r(s: &str) -> Resources {
+// Shorthands shared with the quota tests.
+pub(crate) fn r(s: &str) -> Resources {
     Resources::parse_flag(s).unwrap()
 }
-fn fw(s: &str) -> FrameworkId {
+pub(crate) fn fw(s: &str) -> FrameworkId {
     FrameworkId::new(s)
 }
-fn ag(s: &str) -> AgentId {
+pub(crate) fn ag(s: &str) -> AgentId {
     AgentId::new(s)
 }
-fn secs(n: u64) -> Duration {
+pub(crate) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 fn new_alloc() -> Allocator {
     Allocator::new(AllocatorConfig::default())
 }
-fn roles(rs: &[&str]) -> FrameworkOptions {
+pub(crate) fn roles(rs: &[&str]) -> FrameworkOptions {
     FrameworkOptions::with_roles(rs)
 }
 fn ok(a: &Allocator) {
