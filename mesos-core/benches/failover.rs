@@ -11,8 +11,10 @@
 //!    the time until a re-subscribed framework receives offers from the new leader is
 //!    printed with the ZooKeeper session timeout used.
 
+mod common;
+
 use mesos_core::proto::ids::*;
-use mesos_core::proto::internal::{Registration, TaskSnapshot};
+use mesos_core::proto::internal::Registration;
 use mesos_core::proto::resources::Resources;
 use mesos_core::proto::v1::*;
 use mesos_master::registry::Registry;
@@ -100,21 +102,7 @@ fn readmission(agents: usize, frameworks: usize, tasks_per_agent: usize) {
             let tasks = (0..tasks_per_agent)
                 .map(|t| {
                     let fid = fids[(a * tasks_per_agent + t) % fids.len()].clone();
-                    let task_id = TaskId::new(format!("t-{a}-{t}"));
-                    let mut task = TaskInfo::new(
-                        task_id.value.clone(),
-                        task_id.clone(),
-                        info.id.clone().unwrap(),
-                    );
-                    task.resources = task_res.clone();
-                    task.command = Some(CommandInfo::shell("sleep 1000"));
-                    TaskSnapshot {
-                        framework_id: fid,
-                        executor_id: ExecutorId::new(task_id.value.clone()),
-                        task,
-                        state: TaskState::TaskRunning,
-                        status: None,
-                    }
+                    common::running_task(info.id.as_ref().unwrap(), fid, a, t, &task_res)
                 })
                 .collect();
             Registration::Reregister {

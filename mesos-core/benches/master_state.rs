@@ -13,8 +13,10 @@
 //!    this binary's global allocator (bytes allocated minus bytes freed by the thread that
 //!    builds the master; the state machine runs on that one thread).
 
+mod common;
+
 use mesos_core::proto::ids::*;
-use mesos_core::proto::internal::{Registration, TaskSnapshot};
+use mesos_core::proto::internal::Registration;
 use mesos_core::proto::resources::Resources;
 use mesos_core::proto::v1::*;
 use mesos_master::registry::Registry;
@@ -119,21 +121,7 @@ fn registration(a: usize, tasks: usize, task_res: &[Resource]) -> Registration {
             if !frameworks.iter().any(|x| x.id == fw.id) {
                 frameworks.push(fw);
             }
-            let task_id = TaskId::new(format!("t-{a}-{t}"));
-            let mut task = TaskInfo::new(
-                task_id.value.clone(),
-                task_id.clone(),
-                info.id.clone().unwrap(),
-            );
-            task.resources = task_res.to_vec();
-            task.command = Some(CommandInfo::shell("sleep 1000"));
-            TaskSnapshot {
-                framework_id: fid,
-                executor_id: ExecutorId::new(task_id.value.clone()),
-                task,
-                state: TaskState::TaskRunning,
-                status: None,
-            }
+            common::running_task(info.id.as_ref().unwrap(), fid, a, t, task_res)
         })
         .collect();
     Registration::Reregister {
