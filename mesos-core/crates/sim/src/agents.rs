@@ -192,15 +192,8 @@ impl Sim {
             self.broken.insert(Chan::AgentStream(conn));
             if let Some(at) = self.ctx.fate(Some(h)) {
                 let inc = self.master_inc;
-                self.ctx.q.push(
-                    at,
-                    None,
-                    Ev::ToMaster {
-                        inc,
-                        from: Origin::None,
-                        input: MasterInput::AgentDisconnected { conn },
-                    },
-                );
+                self.ctx
+                    .notice_to_master(at, inc, MasterInput::AgentDisconnected { conn });
             }
         }
         let cids = self.hosts[h].live_containers();
@@ -300,15 +293,8 @@ impl Sim {
         self.broken.insert(Chan::AgentStream(conn));
         if let (Some(at), Some(m)) = (self.ctx.fate(Some(h)), &self.master) {
             let inc = m.inc;
-            self.ctx.q.push(
-                at,
-                None,
-                Ev::ToMaster {
-                    inc,
-                    from: Origin::None,
-                    input: MasterInput::AgentDisconnected { conn },
-                },
-            );
+            self.ctx
+                .notice_to_master(at, inc, MasterInput::AgentDisconnected { conn });
         }
     }
 

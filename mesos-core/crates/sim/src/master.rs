@@ -192,15 +192,8 @@ impl Sim {
                             },
                         );
                         let inc = self.master_inc;
-                        self.ctx.q.push(
-                            at,
-                            None,
-                            Ev::ToMaster {
-                                inc,
-                                from: Origin::None,
-                                input: Input::StreamClosed { stream },
-                            },
-                        );
+                        self.ctx
+                            .notice_to_master(at, inc, Input::StreamClosed { stream });
                     }
                 }
             }

@@ -39,6 +39,20 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// Queue `input` for master incarnation `inc` at `at`, on no channel and from no
+    /// connection: the master noticing a disconnect or a closed stream.
+    pub fn notice_to_master(&mut self, at: u64, inc: u64, input: MasterInput) {
+        self.q.push(
+            at,
+            None,
+            Ev::ToMaster {
+                inc,
+                from: Origin::None,
+                input,
+            },
+        );
+    }
+
     pub fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -592,15 +606,8 @@ impl Sim {
         );
         if let Some(m) = &self.master {
             let inc = m.inc;
-            self.ctx.q.push(
-                at,
-                None,
-                Ev::ToMaster {
-                    inc,
-                    from: Origin::None,
-                    input: MasterInput::AgentDisconnected { conn },
-                },
-            );
+            self.ctx
+                .notice_to_master(at, inc, MasterInput::AgentDisconnected { conn });
         }
     }
 
