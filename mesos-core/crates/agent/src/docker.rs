@@ -44,6 +44,7 @@ const REQUEST_TIMEOUT_SECS: u64 = 300;
 pub const ENV_SOCKET: &str = "MESOS_RS_DOCKER_SOCKET";
 pub const ENV_VOLUME_HOST_PATHS_ALLOWED: &str = "MESOS_RS_DOCKER_VOLUME_HOST_PATHS_ALLOWED";
 pub const ENV_PRIVILEGED_ALLOWED: &str = "MESOS_RS_DOCKER_PRIVILEGED_ALLOWED";
+pub const ENV_CGROUPS_ENABLE_CFS: &str = "MESOS_RS_DOCKER_CGROUPS_ENABLE_CFS";
 pub const ENV_CONTAINER_ID: &str = "MESOS_RS_CONTAINER_ID";
 /// Mesos gives its docker executor the task container's name in this variable.
 pub const ENV_CONTAINER_NAME: &str = "MESOS_CONTAINER_NAME";
@@ -59,6 +60,9 @@ pub struct DockerSettings {
     pub socket: String,
     pub volume_host_paths_allowed: Vec<PathBuf>,
     pub privileged_allowed: bool,
+    /// `--cgroups_enable_cfs`: give containers a hard CPU quota (`--cpu-quota`), as
+    /// Mesos' docker containerizer does only with that flag.
+    pub cgroups_enable_cfs: bool,
 }
 
 impl DockerSettings {
@@ -75,6 +79,10 @@ impl DockerSettings {
             (
                 ENV_PRIVILEGED_ALLOWED.into(),
                 self.privileged_allowed.to_string(),
+            ),
+            (
+                ENV_CGROUPS_ENABLE_CFS.into(),
+                self.cgroups_enable_cfs.to_string(),
             ),
             (ENV_CONTAINER_ID.into(), container_id.value.clone()),
             (
@@ -101,6 +109,7 @@ impl DockerSettings {
                 .map(PathBuf::from)
                 .collect(),
             privileged_allowed: var(ENV_PRIVILEGED_ALLOWED) == "true",
+            cgroups_enable_cfs: var(ENV_CGROUPS_ENABLE_CFS) == "true",
         }
     }
 }

@@ -574,6 +574,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
             socket: flags.docker_socket.clone(),
             volume_host_paths_allowed: resolved.docker_volume_host_paths_allowed.clone(),
             privileged_allowed: flags.docker_privileged_allowed,
+            cgroups_enable_cfs: flags.cgroups_enable_cfs,
         });
     }
     let agent = Agent::new(cfg, rand::random::<u128>(), wall_now());

@@ -182,8 +182,10 @@ pub(super) fn plan(
         );
     let limits = Limits::from_resources(&resources);
     host.cpu_shares = Some(limits.cpu_shares() as i64);
-    host.cpu_period = Some(100_000);
-    host.cpu_quota = Some(limits.cfs_quota_us() as i64);
+    if settings.cgroups_enable_cfs {
+        host.cpu_period = Some(100_000);
+        host.cpu_quota = Some(limits.cfs_quota_us() as i64);
+    }
     host.memory = Some(limits.mem_bytes as i64);
     host.memory_swap = Some(limits.mem_bytes as i64);
 
@@ -753,7 +755,18 @@ mod tests {
         let h = p.body.host_config.unwrap();
         assert_eq!(h.network_mode.as_deref(), Some("host"));
         assert_eq!(h.cpu_shares, Some(614)); // 1024 x (0.5 + 0.1)
-        assert_eq!(h.cpu_quota, Some(60_000));
+                                             // No CPU quota unless --cgroups_enable_cfs (Mesos' default).
+        assert_eq!(h.cpu_quota, None);
+        let cfs = DockerSettings {
+            cgroups_enable_cfs: true,
+            ..Default::default()
+        };
+        let h = plan(&t, &env, &owner(), &cfs)
+            .unwrap()
+            .body
+            .host_config
+            .unwrap();
+        assert_eq!((h.cpu_period, h.cpu_quota), (Some(100_000), Some(60_000)));
         assert_eq!(h.memory, Some(96 * 1024 * 1024)); // 64 + 32 MB
         assert_eq!(h.binds.unwrap()[0], "/work/sandbox:/mnt/mesos/sandbox:rw");
     }
