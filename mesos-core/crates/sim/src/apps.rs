@@ -435,7 +435,8 @@ impl Apps {
     }
 }
 
-fn accept(offer: OfferId, tasks: Vec<TaskInfo>, refuse: f64) -> Call {
+/// ACCEPT launching `tasks` on `offer`, refusing the rest for `refuse` seconds.
+pub(crate) fn accept(offer: OfferId, tasks: Vec<TaskInfo>, refuse: f64) -> Call {
     Call::Accept(Accept {
         offer_ids: vec![offer],
         operations: vec![Operation {

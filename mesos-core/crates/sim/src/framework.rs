@@ -10,10 +10,10 @@ use mesos_master::state::Reply;
 use mesos_proto::ids::{AgentId, FrameworkId, OfferId, TaskId};
 use mesos_proto::resources::{RangeSet, Resources};
 use mesos_proto::scheduler::{
-    Accept, Acknowledge, Call, Decline, Event, Kill, Reconcile, ReconcileTask, Subscribe,
+    Acknowledge, Call, Decline, Event, Kill, Reconcile, ReconcileTask, Subscribe,
 };
 use mesos_proto::v1::{
-    Capability, CommandInfo, Filters, FrameworkInfo, Launch, Offer, Operation, TaskInfo, TaskState,
+    Capability, CommandInfo, Filters, FrameworkInfo, Offer, TaskInfo, TaskState,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -399,18 +399,7 @@ impl Framework {
                     }),
                 })));
             } else {
-                out.push(FwAction::Call(Call::Accept(Accept {
-                    offer_ids: vec![offer.id],
-                    operations: vec![Operation {
-                        kind: "LAUNCH".into(),
-                        id: None,
-                        launch: Some(Launch { task_infos: tasks }),
-                        launch_group: None,
-                    }],
-                    filters: Some(Filters {
-                        refuse_seconds: Some(1.0),
-                    }),
-                })));
+                out.push(FwAction::Call(crate::apps::accept(offer.id, tasks, 1.0)));
             }
         }
         out
