@@ -325,7 +325,13 @@ impl Agent {
                 }
             }
         }
-        let keys: Vec<ExecKey> = self.executors.keys().cloned().collect();
+        // Only executors whose phase ran out (no copy of every key on every tick).
+        let keys: Vec<ExecKey> = self
+            .executors
+            .iter()
+            .filter(|(_, e)| e.phase.deadline().is_some_and(|d| now >= d))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in keys {
             let Some(e) = self.executors.get_mut(&key) else {
                 continue;

@@ -114,6 +114,15 @@ impl Phase {
     fn unknown() -> Phase {
         Phase::Destroying
     }
+    /// The time this phase runs out, for the phases that have one.
+    pub fn deadline(&self) -> Option<Duration> {
+        match self {
+            Phase::Launching { deadline }
+            | Phase::Disconnected { deadline }
+            | Phase::ShuttingDown { deadline, .. } => Some(*deadline),
+            Phase::Subscribed { .. } | Phase::Destroying => None,
+        }
+    }
     pub fn conn(&self) -> Option<u64> {
         match self {
             Phase::Subscribed { conn } => Some(*conn),
