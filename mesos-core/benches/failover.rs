@@ -28,18 +28,7 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn master_info() -> MasterInfo {
-    MasterInfo {
-        id: "bench".into(),
-        ip: 0,
-        port: 5050,
-        pid: Some("master@127.0.0.1:5050".into()),
-        hostname: Some("127.0.0.1".into()),
-        version: Some("1.11.0".into()),
-        address: None,
-        capabilities: vec![],
-    }
-}
+use common::master_info;
 
 /// The aim (seconds) and Mesos 1.5's time for a grid point (performance-anchors W3).
 fn aim_and_mesos(agents: usize) -> (&'static str, &'static str) {

@@ -290,16 +290,7 @@ fn master_heap(agents: usize, tasks_per_agent: usize) -> isize {
         let info = framework_info(f);
         registry.frameworks.insert(info.id.clone().unwrap(), info);
     }
-    let info = MasterInfo {
-        id: "bench".into(),
-        ip: 0,
-        port: 5050,
-        pid: Some("master@127.0.0.1:5050".into()),
-        hostname: Some("127.0.0.1".into()),
-        version: Some("1.11.0".into()),
-        address: None,
-        capabilities: vec![],
-    };
+    let info = common::master_info();
     let task_res = task_resources();
     let registrations: Vec<Registration> = (0..agents)
         .map(|a| registration(a, tasks_per_agent, &task_res))

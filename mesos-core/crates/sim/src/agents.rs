@@ -473,18 +473,7 @@ impl Sim {
                     .get(&container_id)
                     .is_none_or(|p| !p.alive);
                 if dead {
-                    let inc = self.hosts[h].inc;
-                    let at = self.ctx.local();
-                    self.ctx.q.push(
-                        at,
-                        None,
-                        Ev::ContainerExited {
-                            host: h,
-                            inc,
-                            cid: container_id,
-                            status: 9,
-                        },
-                    );
+                    self.report_exit(h, container_id, 9);
                 }
             }
             Output::Reconnect => {

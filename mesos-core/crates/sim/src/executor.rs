@@ -398,18 +398,23 @@ impl Sim {
             .trace(|| format!("agent{h} container {cid} process exits ({status})"));
         self.hosts[h].exec_conns.retain(|_, c| c != cid);
         if self.hosts[h].agent.is_some() {
-            let inc = self.hosts[h].inc;
-            let at = self.ctx.local();
-            self.ctx.q.push(
-                at,
-                None,
-                Ev::ContainerExited {
-                    host: h,
-                    inc,
-                    cid: cid.clone(),
-                    status,
-                },
-            );
+            self.report_exit(h, cid.clone(), status);
         }
+    }
+
+    /// Tell host `h`'s current agent incarnation, now, that container `cid` exited.
+    pub(crate) fn report_exit(&mut self, h: usize, cid: ContainerId, status: i32) {
+        let inc = self.hosts[h].inc;
+        let at = self.ctx.local();
+        self.ctx.q.push(
+            at,
+            None,
+            Ev::ContainerExited {
+                host: h,
+                inc,
+                cid,
+                status,
+            },
+        );
     }
 }
