@@ -58,7 +58,12 @@ async fn run_task(master: &str, task: &str) -> (SchedulerClient, EventStream) {
                     .call(Call::Accept(Accept {
                         offer_ids: vec![offer.id.clone()],
                         operations: vec![op],
-                        filters: None,
+                        // Keep the rest of this agent out of offers for the whole test, so
+                        // the framework holds exactly the other agent's offer however slow
+                        // the run is (the default filter lasts 5 s).
+                        filters: Some(Filters {
+                            refuse_seconds: Some(3600.0),
+                        }),
                     }))
                     .await
                     .unwrap();
@@ -289,6 +294,7 @@ async fn console_tables_match_the_master_state() {
         .unwrap()
         .iter()
         .collect();
+    assert_eq!(held.len(), 1, "only the second agent is offered: {held:?}");
     assert_eq!(offers.as_array().unwrap().len(), held.len());
     assert_eq!(offers[0]["cells"]["framework"], "console-test");
     assert_eq!(offers[0]["key"], held[0]["id"]);
