@@ -43,20 +43,12 @@ fn launcher_dir(dir: &Path) -> PathBuf {
 }
 
 /// The `mesos-executor` binary, built with this bench's cargo, profile and target
-/// directory, statically linked: it is started once per task, and a static executable
-/// skips the dynamic loader (about 0.3 ms of CPU per start on this machine).
-/// `scripts/build-executor.sh` builds the same for an installation.
+/// directory. The agent starts it once, as the zygote that forks every executor (a static
+/// build, which skips the dynamic loader at each exec, only helps when executors are
+/// exec'd: `MESOS_RS_EXECUTOR_ZYGOTE=0`, with `EXECUTOR_BIN` pointing at the output of
+/// `scripts/build-executor.sh`).
 fn executor_binary() -> PathBuf {
-    mesos_testkit::workspace_binary(
-        "mesos-agent",
-        "mesos-executor",
-        &[
-            "-C",
-            "target-feature=+crt-static",
-            "-C",
-            "relocation-model=static",
-        ],
-    )
+    mesos_testkit::workspace_binary("mesos-agent", "mesos-executor", &[])
 }
 
 struct Api {
@@ -163,10 +155,20 @@ fn monotonic_secs() -> f64 {
 
 /// CPU time (user + system) this process (cluster, Marathon and the bench client) has used.
 fn process_cpu() -> Duration {
+    rusage(libc::RUSAGE_SELF)
+}
+
+/// CPU time of this process's reaped children and their reaped descendants: executors,
+/// their zygote and their tasks, once the cluster has stopped.
+fn children_cpu() -> Duration {
+    rusage(libc::RUSAGE_CHILDREN)
+}
+
+fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: a zeroed rusage is a valid out-value for getrusage.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: a valid out-pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    unsafe { libc::getrusage(who, &mut ru) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
@@ -227,6 +229,8 @@ async fn agent_last_status(http: &reqwest::Client, url: &str, state: &str) -> (u
 struct Run {
     up: Duration,
     up_cpu: Duration,
+    /// CPU of the executors (with their zygote) and tasks over their whole life.
+    children_cpu: Duration,
     staged: Duration,
     /// Tasks the agent recorded TASK_RUNNING for, and seconds from the scaling PUT
     /// to the last of them.
@@ -335,6 +339,7 @@ async fn through_marathon(n: u64) -> Run {
     };
     let agent_state = format!("http://{}/state", cluster.agent_addrs()[0]);
     println!("scaling {APP} from 0 to {n}:");
+    let children_from = children_cpu();
     let up = api.scale(n, &trace, |running, _, _| running >= n).await;
     let (count, last) = agent_last_status(&api.http, &agent_state, "TASK_RUNNING").await;
     let agent_running = (count, last - up.put_at);
@@ -349,6 +354,7 @@ async fn through_marathon(n: u64) -> Run {
     Run {
         up: up.took,
         up_cpu: up.cpu,
+        children_cpu: children_cpu().saturating_sub(children_from),
         staged: up.all_staged,
         agent_running,
         down: down.took,
@@ -508,6 +514,10 @@ fn main() {
     println!(
         "cluster process CPU (agent, master, Marathon; not executors) during the launch: {:.2} ms per instance",
         run.up_cpu.as_secs_f64() * 1e3 / n as f64
+    );
+    println!(
+        "executors and their tasks, CPU over their whole life (start, run, kill): {:.2} ms per instance",
+        run.children_cpu.as_secs_f64() * 1e3 / n as f64
     );
     println!(
         "bare loop: {n} sleep processes started in {:.2} s ({:.0}/s)",

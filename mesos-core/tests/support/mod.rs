@@ -16,14 +16,15 @@ use std::time::Duration;
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// A launcher dir whose `mesos-executor` runs the `mesos-cluster` binary in command
-/// executor mode (what the agent itself does when no `mesos-executor` is installed).
+/// executor mode (what the agent itself does when no `mesos-executor` is installed), or
+/// in the mode the agent asks for (its executor zygote).
 pub fn launcher_dir(root: &std::path::Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let dir = root.join("launcher");
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("mesos-executor");
     let body = format!(
-        "#!/bin/sh\nMESOS_RS_EXECUTOR_MODE=command exec '{}' \"$@\"\n",
+        "#!/bin/sh\nMESOS_RS_EXECUTOR_MODE=\"${{MESOS_RS_EXECUTOR_MODE:-command}}\" exec '{}' \"$@\"\n",
         env!("CARGO_BIN_EXE_mesos-cluster")
     );
     std::fs::write(&script, body).unwrap();

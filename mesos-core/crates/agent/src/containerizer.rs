@@ -15,6 +15,8 @@
 
 use crate::agent::Agent;
 use crate::cgroups::{Cgroups, Limits};
+use crate::executor::zygote::{self, Zygote};
+use crate::executor::ExecutorMode;
 use crate::state::{Output, Phase};
 use mesos_proto::ids::ContainerId;
 use mesos_proto::resources::Resources;
@@ -190,7 +192,15 @@ pub struct ProcessContainerizer {
     /// The limits last written to each live container's cgroups: an update that changes
     /// nothing writes nothing.
     applied: Mutex<HashMap<ContainerId, Limits>>,
+    /// Whether built-in executors start through a zygote (`MESOS_RS_EXECUTOR_ZYGOTE=0`
+    /// turns it off).
+    use_zygotes: bool,
+    /// One zygote per executor binary; `None` where that binary cannot be one.
+    zygotes: Mutex<HashMap<PathBuf, Option<Zygote>>>,
 }
+
+/// Set to `0` to start built-in executors by exec'ing them, without a zygote.
+pub const ZYGOTE_ENV: &str = "MESOS_RS_EXECUTOR_ZYGOTE";
 
 impl Default for ProcessContainerizer {
     fn default() -> Self {
@@ -200,6 +210,8 @@ impl Default for ProcessContainerizer {
             cgroups: None,
             ended: Mutex::new(VecDeque::new()),
             applied: Mutex::new(HashMap::new()),
+            use_zygotes: std::env::var(ZYGOTE_ENV).map_or(true, |v| v != "0"),
+            zygotes: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -303,7 +315,7 @@ impl ProcessContainerizer {
 
     fn launch_in_cgroups(&self, spec: &ContainerSpec) -> Result<u32, String> {
         let Some(cg) = &self.cgroups else {
-            return spawn(spec, &[]);
+            return self.start(spec, &[]);
         };
         let id = &spec.container_id.value;
         let limits = Limits::from_resources(&spec.resources);
@@ -321,7 +333,7 @@ impl ProcessContainerizer {
                     std::ffi::CString::new(p.as_os_str().as_bytes()).ok()
                 })
                 .collect();
-            match spawn(spec, &procs) {
+            match self.start(spec, &procs) {
                 Ok(pid) => {
                     if let Ok(mut m) = self.applied.lock() {
                         m.insert(spec.container_id.clone(), limits);
@@ -351,6 +363,69 @@ impl ProcessContainerizer {
     }
 }
 
+impl ProcessContainerizer {
+    /// Start a container's first process: a built-in executor through the zygote of its
+    /// binary when one runs (started on first use), anything else (or when the zygote
+    /// fails) with [`spawn`].
+    fn start(
+        &self,
+        spec: &ContainerSpec,
+        cgroup_procs: &[std::ffi::CString],
+    ) -> Result<u32, String> {
+        if !spec.self_isolating || !self.use_zygotes || spec.arg0.is_some() {
+            return spawn(spec, cgroup_procs);
+        }
+        let Ok(mut zygotes) = self.zygotes.lock() else {
+            return spawn(spec, cgroup_procs);
+        };
+        let slot = zygotes.entry(spec.program.clone()).or_insert_with(|| {
+            Zygote::start(&spec.program)
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        "Executors of {} start without a zygote: {e}",
+                        spec.program.display()
+                    )
+                })
+                .ok()
+        });
+        let Some(zygote) = slot else {
+            return spawn(spec, cgroup_procs);
+        };
+        prepare_sandbox(&spec.sandbox)?;
+        let req = zygote::Request {
+            mode: ExecutorMode::for_program(&spec.program, &spec.env)
+                .as_str()
+                .to_string(),
+            sandbox: spec.sandbox.clone(),
+            env: spec.env.clone(),
+            cgroup_procs: cgroup_procs
+                .iter()
+                .map(|c| c.to_string_lossy().into_owned())
+                .collect(),
+        };
+        match zygote.launch(&req) {
+            Ok(pid) => Ok(pid),
+            Err(e) => {
+                // Start this one directly, and the next ones through a new zygote.
+                tracing::warn!(
+                    "Zygote of {}: {e}; starting a new one",
+                    spec.program.display()
+                );
+                zygotes.remove(&spec.program);
+                spawn(spec, cgroup_procs)
+            }
+        }
+    }
+}
+
+/// Create the sandbox and point `<sandbox>/../latest` at it.
+fn prepare_sandbox(sandbox: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(sandbox)
+        .map_err(|e| format!("Cannot create sandbox {}: {e}", sandbox.display()))?;
+    link_latest(sandbox);
+    Ok(())
+}
+
 /// Point `<sandbox>/../latest` at the sandbox.
 fn link_latest(sandbox: &Path) {
     if let Some(runs) = sandbox.parent() {
@@ -366,9 +441,7 @@ fn link_latest(sandbox: &Path) {
 /// (itself) to each `cgroup.procs` file in `cgroup_procs`.
 fn spawn(spec: &ContainerSpec, cgroup_procs: &[std::ffi::CString]) -> Result<u32, String> {
     use std::os::unix::process::CommandExt;
-    std::fs::create_dir_all(&spec.sandbox)
-        .map_err(|e| format!("Cannot create sandbox {}: {e}", spec.sandbox.display()))?;
-    link_latest(&spec.sandbox);
+    prepare_sandbox(&spec.sandbox)?;
     let open = |name: &str| {
         std::fs::OpenOptions::new()
             .create(true)

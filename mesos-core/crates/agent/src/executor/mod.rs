@@ -15,6 +15,7 @@ mod direct;
 mod docker;
 mod health;
 mod session;
+pub mod zygote;
 
 pub use session::ExecutorEnv;
 
@@ -28,6 +29,8 @@ pub enum ExecutorMode {
     Default,
     /// The command executor running its task in a Docker container (`mesos-docker-executor`).
     Docker,
+    /// Not an executor: the helper that starts executors by forking itself (`zygote.rs`).
+    Zygote,
 }
 
 impl ExecutorMode {
@@ -37,6 +40,7 @@ impl ExecutorMode {
             "command" => Some(ExecutorMode::Command),
             "default" => Some(ExecutorMode::Default),
             "docker" => Some(ExecutorMode::Docker),
+            "zygote" => Some(ExecutorMode::Zygote),
             _ => None,
         }
     }
@@ -47,6 +51,29 @@ impl ExecutorMode {
             ExecutorMode::Command => "command",
             ExecutorMode::Default => "default",
             ExecutorMode::Docker => "docker",
+            ExecutorMode::Zygote => "zygote",
+        }
+    }
+
+    /// The executor a built-in executor binary runs: `MESOS_RS_EXECUTOR_MODE` in `env` when
+    /// set there, otherwise the name the program is installed under (as in [`from_env`]).
+    ///
+    /// [`from_env`]: ExecutorMode::from_env
+    pub fn for_program(program: &std::path::Path, env: &[(String, String)]) -> ExecutorMode {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == EXECUTOR_MODE_ENV)
+            .and_then(|(_, v)| ExecutorMode::parse(v))
+            .or_else(|| ExecutorMode::from_name(program.file_name()?.to_str()?))
+            .unwrap_or(ExecutorMode::Command)
+    }
+
+    fn from_name(name: &str) -> Option<ExecutorMode> {
+        match name {
+            "mesos-executor" => Some(ExecutorMode::Command),
+            "mesos-default-executor" => Some(ExecutorMode::Default),
+            "mesos-docker-executor" => Some(ExecutorMode::Docker),
+            _ => None,
         }
     }
 
@@ -59,12 +86,7 @@ impl ExecutorMode {
             .and_then(|v| ExecutorMode::parse(&v))
             .or_else(|| {
                 let arg0 = std::env::args_os().next()?;
-                match std::path::Path::new(&arg0).file_name()?.to_str()? {
-                    "mesos-executor" => Some(ExecutorMode::Command),
-                    "mesos-default-executor" => Some(ExecutorMode::Default),
-                    "mesos-docker-executor" => Some(ExecutorMode::Docker),
-                    _ => None,
-                }
+                ExecutorMode::from_name(std::path::Path::new(&arg0).file_name()?.to_str()?)
             })
     }
 }
@@ -90,6 +112,8 @@ fn run_executor(mode: ExecutorMode) -> i32 {
         ExecutorMode::Command => "mesos-executor",
         ExecutorMode::Default => "mesos-default-executor",
         ExecutorMode::Docker => "mesos-docker-executor",
+        // Not an executor: no session, cgroups or runtime of its own.
+        ExecutorMode::Zygote => return zygote::run(),
     };
     if let Err(e) = crate::containerizer::join_container() {
         eprintln!("{name}: {e}");
@@ -116,6 +140,7 @@ fn run_executor(mode: ExecutorMode) -> i32 {
         ExecutorMode::Command => rt.block_on(command::run(env, false)),
         ExecutorMode::Docker => rt.block_on(command::run(env, true)),
         ExecutorMode::Default => rt.block_on(default::run(env)),
+        ExecutorMode::Zygote => zygote::run(),
     }
 }
 
@@ -129,6 +154,7 @@ mod tests {
             ExecutorMode::Command,
             ExecutorMode::Default,
             ExecutorMode::Docker,
+            ExecutorMode::Zygote,
         ] {
             assert_eq!(ExecutorMode::parse(m.as_str()), Some(m));
         }
