@@ -197,6 +197,8 @@ pub struct ProcessContainerizer {
     use_zygotes: bool,
     /// One zygote per executor binary; `None` where that binary cannot be one.
     zygotes: Mutex<HashMap<PathBuf, Option<Zygote>>>,
+    /// Bounds the launches blocking runtime threads at once.
+    launching: tokio::sync::Semaphore,
 }
 
 /// Set to `0` to start built-in executors by exec'ing them, without a zygote.
@@ -212,6 +214,7 @@ impl Default for ProcessContainerizer {
             applied: Mutex::new(HashMap::new()),
             use_zygotes: std::env::var(ZYGOTE_ENV).map_or(true, |v| v != "0"),
             zygotes: Mutex::new(HashMap::new()),
+            launching: tokio::sync::Semaphore::new(2),
         }
     }
 }
@@ -504,7 +507,7 @@ fn spawn(spec: &ContainerSpec, cgroup_procs: &[std::ffi::CString]) -> Result<u32
 
 /// A pidfd for `pid`, registered with the runtime (None where the kernel or the runtime
 /// cannot provide one).
-fn pidfd(pid: u32) -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+pub(crate) fn pidfd(pid: u32) -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
     use std::os::fd::FromRawFd;
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
@@ -624,6 +627,10 @@ impl Containerizer for ProcessContainerizer {
             let multi = tokio::runtime::Handle::try_current()
                 .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
             let pid = if multi {
+                // A few launches at a time: each blocking launch hands its worker's queue
+                // to another thread, and a burst of launches all blocked on the zygote would
+                // start a thread for each.
+                let _permit = self.launching.acquire().await;
                 tokio::task::block_in_place(|| self.launch_in_cgroups(&spec))?
             } else {
                 self.launch_in_cgroups(&spec)?

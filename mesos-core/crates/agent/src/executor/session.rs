@@ -384,8 +384,9 @@ pub(super) fn path_in(env: &[(String, String)]) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Spawn `c` in its own process group; a thread sends `exited(wait status)` on `tx` when
-/// it ends. The pid.
+/// Spawn `c` in its own process group; `exited(wait status)` is sent on `tx` when it ends
+/// (watched through a pidfd on the runtime, or by a thread where pidfds are missing).
+/// The pid.
 pub(super) fn spawn_in_own_group<T: Send + 'static>(
     mut c: std::process::Command,
     tx: mpsc::UnboundedSender<T>,
@@ -398,10 +399,34 @@ pub(super) fn spawn_in_own_group<T: Send + 'static>(
     c.process_group(0);
     let mut child = c.spawn().map_err(|e| e.to_string())?;
     let pid = child.id();
-    std::thread::spawn(move || {
-        let status = child.wait().map(|s| s.into_raw()).unwrap_or(-1);
-        let _ = tx.send(exited(status));
-    });
+    let fd = tokio::runtime::Handle::try_current()
+        .ok()
+        .and_then(|_| crate::containerizer::pidfd(pid));
+    match fd {
+        // No thread per task: the pidfd turns readable once the process has ended.
+        Some(fd) => {
+            tokio::spawn(async move {
+                let status = loop {
+                    match child.try_wait() {
+                        Ok(Some(s)) => break s.into_raw(),
+                        Ok(None) => {}
+                        Err(_) => break -1,
+                    }
+                    match fd.readable().await {
+                        Ok(mut ready) => ready.clear_ready(),
+                        Err(_) => break child.wait().map(|s| s.into_raw()).unwrap_or(-1),
+                    }
+                };
+                let _ = tx.send(exited(status));
+            });
+        }
+        None => {
+            std::thread::spawn(move || {
+                let status = child.wait().map(|s| s.into_raw()).unwrap_or(-1);
+                let _ = tx.send(exited(status));
+            });
+        }
+    }
     Ok(pid)
 }
 
