@@ -64,36 +64,43 @@ fn json_response(v: &Value, query: &HashMap<String, String>) -> Response {
         .into_response()
 }
 
-/// `/master/state`, written on a blocking thread: at 40,000 agents it takes a core for a
-/// while, and the async workers must keep answering (`/health`, agents, schedulers).
+/// `/master/state`, written on a blocking thread (at 40,000 agents it takes the cores for a
+/// while, and the async workers must keep answering `/health`, agents and schedulers) and
+/// sent in pieces as they are written, so the transfer overlaps the rendering and the
+/// 100 MB body is never copied into one buffer.
 async fn state_response(snap: Arc<Snapshot>, query: HashMap<String, String>) -> Response {
-    let rendered = tokio::task::spawn_blocking(move || {
-        let mut body = Vec::with_capacity(1 << 16);
-        let jsonp = query.get("jsonp");
-        if let Some(cb) = jsonp {
-            body.extend_from_slice(cb.as_bytes());
-            body.push(b'(');
+    let jsonp = query.get("jsonp").cloned();
+    let content_type = if jsonp.is_some() {
+        "text/javascript"
+    } else {
+        "application/json"
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut send = |segment: Vec<u8>| {
+            // A closed channel: the client went away; the rest is written and dropped.
+            let _ = tx.blocking_send(segment);
+        };
+        if let Some(cb) = &jsonp {
+            send(format!("{cb}(").into_bytes());
         }
-        render::write_state(&snap, &mut body);
+        render::stream_state(&snap, &mut send);
         if jsonp.is_some() {
-            body.extend_from_slice(b");");
+            send(b");".to_vec());
         }
         // Dropping the last reference to an old snapshot frees it here too, not on a worker.
         drop(snap);
-        (jsonp.is_some(), body)
-    })
-    .await;
-    match rendered {
-        Ok((jsonp, body)) => {
-            let ct = if jsonp {
-                "text/javascript"
-            } else {
-                "application/json"
-            };
-            (StatusCode::OK, [(header::CONTENT_TYPE, ct)], body).into_response()
-        }
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+    });
+    let body =
+        futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), |segment| {
+            Ok::<_, std::convert::Infallible>(Bytes::from(segment))
+        });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 fn normalize(path: &str) -> String {

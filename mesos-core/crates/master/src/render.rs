@@ -7,7 +7,6 @@ use mesos_proto::resources::Resources;
 use mesos_proto::v1::TaskState;
 use mesos_proto::MESOS_VERSION;
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
 
 pub const BUILD_USER: &str = "mesos-rs";
 
@@ -92,9 +91,7 @@ pub fn task_json(t: &TaskRecord) -> Value {
 fn sum<'a>(it: impl Iterator<Item = &'a Resources>) -> Resources {
     let mut acc = Resources::new();
     for r in it {
-        if acc.try_add_assign(r).is_err() {
-            acc = acc.aggregate(r);
-        }
+        add(&mut acc, r);
     }
     acc
 }
@@ -124,16 +121,35 @@ pub fn framework_json(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Value {
 /// A framework's fields but its task lists (`tasks`, `unreachable_tasks`,
 /// `completed_tasks`).
 fn framework_head(fw: &FrameworkRecord, offers: &[OfferRecord]) -> Map<String, Value> {
-    let used = sum(fw
+    let tasks = sum(fw
         .tasks
         .values()
-        .filter(|t| !t.state.is_terminal() && !t.resources_recovered)
-        .map(|t| &t.resources)
-        .chain(
-            fw.executors
-                .values()
-                .flat_map(|m| m.values().map(|e| &e.resources)),
-        ));
+        .filter(|t| holds_resources(t))
+        .map(|t| &t.resources));
+    framework_head_with(fw, offers, tasks)
+}
+
+/// Whether a task's resources count as the framework's used resources.
+fn holds_resources(t: &TaskRecord) -> bool {
+    !t.state.is_terminal() && !t.resources_recovered
+}
+
+/// `acc + r`, allowing an overlap as [`sum`] does.
+fn add(acc: &mut Resources, r: &Resources) {
+    if acc.try_add_assign(r).is_err() {
+        *acc = acc.aggregate(r);
+    }
+}
+
+/// [`framework_head`] with the resources of the framework's tasks already added up.
+fn framework_head_with(
+    fw: &FrameworkRecord,
+    offers: &[OfferRecord],
+    mut used: Resources,
+) -> Map<String, Value> {
+    for e in fw.executors.values().flat_map(|m| m.values()) {
+        add(&mut used, &e.resources);
+    }
     let my_offers: Vec<&OfferRecord> = offers
         .iter()
         .filter(|o| &o.framework_id == fw.id())
@@ -601,36 +617,57 @@ pub fn follower_state_json(
 /// `serde_json::to_vec(&state_json(s))` (keys in the same sorted order), without building
 /// a `Value` per agent and per task, which at 400,000 tasks cost more than the writing.
 pub fn write_state(s: &Snapshot, out: &mut Vec<u8>) {
-    let mut w = Writer {
-        out,
-        summaries: Vec::new(),
-        next: 0,
-    };
+    let mut body = Vec::new();
+    stream_state(s, &mut |segment| body.push(segment));
+    out.reserve(body.iter().map(Vec::len).sum());
+    for segment in body {
+        out.extend_from_slice(&segment);
+    }
+}
+
+/// [`write_state`] in pieces handed to `sink` as they are ready (at least after every
+/// framework): the large arrays are not copied into one buffer, and the first bytes can be
+/// sent while the rest is written.
+pub fn stream_state(s: &Snapshot, sink: &mut dyn FnMut(Vec<u8>)) {
+    let mut out = Vec::with_capacity(SEGMENT);
+    let mut w = Writer::new(&mut out);
+    w.sink = Some(sink);
     let mut head = state_head(s);
     for k in ["slaves", "frameworks", "completed_frameworks"] {
         head.insert(k.into(), Value::Null);
     }
+    let active: Vec<&AgentView> = s
+        .agents
+        .iter()
+        .filter(|a| a.record.status == AgentStatus::Active)
+        .collect();
+    let mut agents = chunks::render(&active, |w, a| w.agent(a), |_: &mut (), _| {});
     w.object(&head, |w, key| match key {
         "slaves" => {
-            w.array(
-                s.agents
-                    .iter()
-                    .filter(|a| a.record.status == AgentStatus::Active),
-                |w, a| w.agent(a),
-            );
+            w.chunks(std::mem::take(&mut agents));
             true
         }
         "frameworks" => {
-            w.array(s.frameworks.iter(), |w, f| w.framework(f, &s.offers));
+            w.array(s.frameworks.iter(), |w, f| {
+                w.framework(f, &s.offers);
+                w.flush(SEGMENT);
+            });
             true
         }
         "completed_frameworks" => {
-            w.array(s.completed_frameworks.iter(), |w, f| w.framework(f, &[]));
+            w.array(s.completed_frameworks.iter(), |w, f| {
+                w.framework(f, &[]);
+                w.flush(SEGMENT);
+            });
             true
         }
         _ => false,
     });
+    w.flush(0);
 }
+
+/// A streamed `/master/state` hands its bytes on in pieces of at least this size.
+const SEGMENT: usize = 64 << 10;
 
 /// How many distinct resource summaries [`Writer`] keeps written (tasks of one app share
 /// their resources).
@@ -638,17 +675,47 @@ const SUMMARY_CACHE: usize = 16;
 
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
+    /// Where a streaming writer hands on what it wrote (see [`Writer::flush`]).
+    sink: Option<&'a mut dyn FnMut(Vec<u8>)>,
     /// Recently written resource summaries and their JSON.
     summaries: Vec<(Resources, Vec<u8>)>,
     next: usize,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        Writer {
+            out,
+            sink: None,
+            summaries: Vec::new(),
+            next: 0,
+        }
+    }
+    /// A streaming writer hands on what it has written once that is at least `min` bytes.
+    fn flush(&mut self, min: usize) {
+        if let Some(sink) = &mut self.sink {
+            if !self.out.is_empty() && self.out.len() >= min {
+                sink(std::mem::replace(self.out, Vec::with_capacity(SEGMENT)));
+            }
+        }
+    }
     fn raw(&mut self, b: &[u8]) {
         self.out.extend_from_slice(b);
     }
     fn value<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
         serde_json::to_writer(&mut *self.out, v).expect("JSON into memory");
+    }
+    /// A JSON string, as [`value`](Self::value) writes it: copied as is when nothing in it
+    /// needs escaping (the usual IDs and names), else through serde_json.
+    fn str(&mut self, s: &str) {
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.out.reserve(s.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.push(b'"');
+        } else {
+            self.value(s);
+        }
     }
     /// `"key":`, preceded by a comma unless it is the object's first key. Keys must come in
     /// sorted order, as `serde_json::Map` writes them.
@@ -710,19 +777,38 @@ impl Writer<'_> {
     }
 
     fn framework(&mut self, fw: &FrameworkRecord, offers: &[OfferRecord]) {
-        let mut head = framework_head(fw, offers);
+        // The task lists first (in chunks, on several threads when long), adding up the
+        // resources the head reports on the way.
+        let (unreachable, live): (Vec<&TaskRecord>, Vec<&TaskRecord>) = fw
+            .tasks
+            .values()
+            .map(|t| t.as_ref())
+            .partition(|t| t.state == TaskState::TaskUnreachable);
+        let render = |tasks: &[&TaskRecord]| {
+            chunks::render(
+                tasks,
+                |w, t| w.task(t),
+                |used: &mut Resources, t| {
+                    if holds_resources(t) {
+                        add(used, &t.resources);
+                    }
+                },
+            )
+        };
+        let (live, unreachable) = (render(&live), render(&unreachable));
+        let used = sum(live.iter().chain(&unreachable).map(|c| &c.acc));
+        let mut head = framework_head_with(fw, offers, used);
         for k in ["tasks", "unreachable_tasks", "completed_tasks"] {
             head.insert(k.into(), Value::Null);
         }
-        let unreachable = |t: &&Arc<TaskRecord>| t.state == TaskState::TaskUnreachable;
+        let (mut live, mut unreachable) = (Some(live), Some(unreachable));
         self.object(&head, |w, key| match key {
             "tasks" => {
-                let live = fw.tasks.values().filter(|t| !unreachable(t));
-                w.array(live, |w, t| w.task(t));
+                w.chunks(live.take().unwrap_or_default());
                 true
             }
             "unreachable_tasks" => {
-                w.array(fw.tasks.values().filter(unreachable), |w, t| w.task(t));
+                w.chunks(unreachable.take().unwrap_or_default());
                 true
             }
             "completed_tasks" => {
@@ -747,15 +833,15 @@ impl Writer<'_> {
             self.value(v);
         }
         self.key(first, "executor_id");
-        self.value(t.executor_id.as_ref().map_or("", |e| e.value.as_str()));
+        self.str(t.executor_id.as_ref().map_or("", |e| e.value.as_str()));
         self.key(first, "framework_id");
-        self.value(&t.framework_id.value);
+        self.str(&t.framework_id.value);
         if let Some(v) = &info.health_check {
             self.key(first, "health_check");
             self.value(v);
         }
         self.key(first, "id");
-        self.value(&info.task_id.value);
+        self.str(&info.task_id.value);
         if let Some(l) = &info.labels {
             self.key(first, "labels");
             self.labels(l);
@@ -765,15 +851,15 @@ impl Writer<'_> {
             self.value(v);
         }
         self.key(first, "name");
-        self.value(&info.name);
+        self.str(&info.name);
         self.key(first, "resources");
         self.summary(&t.resources);
         self.key(first, "role");
-        self.value(&t.role);
+        self.str(&t.role);
         self.key(first, "slave_id");
-        self.value(&t.agent_id.value);
+        self.str(&t.agent_id.value);
         self.key(first, "state");
-        self.value(t.state.as_str());
+        self.str(t.state.as_str());
         self.key(first, "statuses");
         self.array(t.statuses.iter(), |w, s| {
             let first = &mut true;
@@ -791,7 +877,7 @@ impl Writer<'_> {
                 w.labels(l);
             }
             w.key(first, "state");
-            w.value(s.state.as_str());
+            w.str(s.state.as_str());
             w.key(first, "timestamp");
             w.value(&s.timestamp.unwrap_or(0.0));
             w.out.push(b'}');
@@ -827,9 +913,9 @@ impl Writer<'_> {
         self.key(first, "deactivated");
         self.raw(b"false");
         self.key(first, "hostname");
-        self.value(&r.info.hostname);
+        self.str(&r.info.hostname);
         self.key(first, "id");
-        self.value(&r.id().value);
+        self.str(&r.id().value);
         self.key(first, "offered_resources");
         self.summary(&a.offered);
         self.key(first, "pid");
@@ -856,5 +942,6 @@ impl Writer<'_> {
     }
 }
 
+mod chunks;
 #[cfg(test)]
 mod tests;

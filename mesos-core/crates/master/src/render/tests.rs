@@ -5,6 +5,7 @@ use crate::snapshot::AgentView;
 use mesos_proto::ids::*;
 use mesos_proto::v1::*;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn task(fw: &FrameworkId, agent: &AgentId, n: usize, state: TaskState) -> TaskRecord {
     let id = TaskId::new(format!("t{n}"));
@@ -172,5 +173,43 @@ fn written_state_is_the_value_state_byte_for_byte() {
     assert_eq!(
         String::from_utf8(written).unwrap(),
         String::from_utf8(expected).unwrap()
+    );
+}
+
+#[test]
+fn a_large_state_written_in_chunks_is_the_value_state_byte_for_byte() {
+    // Enough agents and tasks that they are written in chunks on several threads (where
+    // there are several cores), with overlapping port ranges among the tasks.
+    let mut s = snapshot();
+    let fw = &mut s.frameworks[0];
+    let fid = fw.id().clone();
+    for n in 1000..11_000 {
+        let state = if n % 7 == 0 {
+            TaskState::TaskUnreachable
+        } else {
+            TaskState::TaskRunning
+        };
+        let mut t = task(&fid, &AgentId::new(format!("S{}", n % 50)), n, state);
+        t.resources_recovered = n % 11 == 0;
+        fw.tasks.insert(t.info.task_id.clone(), Arc::new(t));
+    }
+    let more: Vec<AgentView> = (0..5000)
+        .map(|n| {
+            let mut a = s.agents[0].clone();
+            a.record.info.id = Some(AgentId::new(format!("X{n}")));
+            a.record.info.hostname = format!("host-{n}");
+            a
+        })
+        .collect();
+    s.agents.extend(more);
+    let mut written = Vec::new();
+    write_state(&s, &mut written);
+    let expected = serde_json::to_vec(&state_json(&s)).unwrap();
+    assert!(written.len() > 1 << 20);
+    assert!(
+        written == expected,
+        "written and Value forms differ (lengths {} and {})",
+        written.len(),
+        expected.len()
     );
 }
