@@ -88,3 +88,58 @@ fn a_program_that_is_no_zygote_is_refused() {
         .expect("refused");
     assert!(e.contains("exited") || e.contains("not a zygote"), "{e}");
 }
+
+mod containerizer {
+    //! The process containerizer's use of the zygote: a built-in executor started through
+    //! it is reaped with its exit status, and a binary that is no zygote is exec'd instead.
+
+    use mesos_agent::containerizer::{ContainerSpec, Containerizer, ProcessContainerizer};
+    use mesos_proto::ids::ContainerId;
+    use mesos_proto::resources::Resources;
+    use std::path::PathBuf;
+
+    fn spec(dir: &std::path::Path, program: PathBuf, id: &str) -> ContainerSpec {
+        ContainerSpec {
+            container_id: ContainerId::new(id),
+            sandbox: dir.join(id),
+            program,
+            arg0: None,
+            args: Vec::new(),
+            env: vec![("MESOS_AGENT_ENDPOINT".into(), String::new())],
+            resources: Resources::new(),
+            self_isolating: true,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn executors_started_through_the_zygote_are_reaped_with_their_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ProcessContainerizer::new();
+        for i in 0..3 {
+            let s = spec(dir.path(), super::executor().into(), &format!("c{i}"));
+            let sandbox = s.sandbox.clone();
+            c.launch(s).await.expect("launched");
+            let status = c.wait(ContainerId::new(format!("c{i}"))).await;
+            // Exit code 1 (no MESOS_FRAMEWORK_ID), as a wait status.
+            assert_eq!(status, Some(1 << 8));
+            let err = std::fs::read_to_string(sandbox.join("stderr")).unwrap();
+            assert!(err.contains("Missing environment variable"), "{err}");
+            assert!(sandbox.parent().unwrap().join("latest").exists());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_binary_that_is_no_zygote_is_started_directly() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = ProcessContainerizer::new();
+        // `false` never says it is a zygote, so each launch execs it.
+        for i in 0..2 {
+            let s = spec(dir.path(), "/bin/false".into(), &format!("f{i}"));
+            c.launch(s).await.expect("launched");
+            assert_eq!(
+                c.wait(ContainerId::new(format!("f{i}"))).await,
+                Some(1 << 8)
+            );
+        }
+    }
+}
