@@ -409,12 +409,13 @@ impl ProcessContainerizer {
         match zygote.launch(&req) {
             Ok(pid) => Ok(pid),
             Err(e) => {
-                // Start this one directly, and the next ones through a new zygote.
+                // Start this one and the next ones directly: a zygote that failed once (its
+                // fork refused, or the process gone) is not worth a retry per launch.
                 tracing::warn!(
-                    "Zygote of {}: {e}; starting a new one",
+                    "Zygote of {}: {e}; its executors start without a zygote from now on",
                     spec.program.display()
                 );
-                zygotes.remove(&spec.program);
+                *slot = None;
                 spawn(spec, cgroup_procs)
             }
         }
