@@ -48,6 +48,9 @@ impl Agent {
         if let Some(u) = &status.uuid {
             t.seen.push(u.clone());
         }
+        // One slot at a time (usually one or two in flight), freed once all are acknowledged:
+        // an empty queue otherwise keeps room for four `TaskStatus`es, about 1.4 KB per task.
+        t.pending.reserve_exact(1);
         t.pending.push_back(status);
         let first = t.pending.len() == 1;
         out.push(Output::Checkpoint(CheckpointOp::PutTask(t.clone())));
@@ -133,6 +136,9 @@ impl Agent {
             return;
         }
         t.pending.pop_front();
+        if t.pending.is_empty() {
+            t.pending.shrink_to_fit();
+        }
         self.retries.remove(&key);
         if !t.pending.is_empty() {
             out.push(Output::Checkpoint(CheckpointOp::PutTask(t.clone())));

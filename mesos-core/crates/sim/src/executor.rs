@@ -256,6 +256,9 @@ impl Sim {
             Event::Acknowledged { acknowledged } => {
                 p.unacked
                     .retain(|s| s.uuid.as_deref() != Some(acknowledged.uuid.as_str()));
+                if p.unacked.is_empty() {
+                    p.unacked.shrink_to_fit();
+                }
                 self.exec_maybe_exit(h, &cid);
             }
             Event::Shutdown => {
@@ -323,6 +326,7 @@ impl Sim {
         if let Some(t) = p.tasks.get_mut(&task) {
             t.state = Some(state);
         }
+        p.unacked.reserve_exact(1);
         p.unacked.push(status.clone());
         let Some(conn) = p.conn else { return };
         let call = Call {

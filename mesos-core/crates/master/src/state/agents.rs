@@ -282,7 +282,7 @@ impl Master {
             task.resources_recovered = state.is_terminal();
             if let Some(s) = status {
                 if task.statuses.last() != Some(&s) {
-                    task.statuses.push(s);
+                    push_short(&mut task.statuses, s);
                 }
             }
             if !state.is_terminal() {
@@ -493,7 +493,7 @@ impl Master {
                 .with_message("Agent is unreachable");
             status.unreachable_time = Some(DurationInfo::from_secs_f64(now));
             status.executor_id = task.executor_id.clone();
-            task.statuses.push(status.clone());
+            push_short(&mut task.statuses, status.clone());
             out.push(Output::Operator(OperatorEvent::TaskUpdated {
                 framework_id: fid.clone(),
                 status: status.clone(),

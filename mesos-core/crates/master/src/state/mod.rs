@@ -174,6 +174,13 @@ pub struct Outputs {
     pub effects: Vec<Output>,
 }
 
+/// Push onto a list that usually stays short (a task's statuses), one slot at a time: a
+/// `Vec` of `TaskStatus`es otherwise starts with room for four, about 1.4 KB per task.
+pub(crate) fn push_short<T>(list: &mut Vec<T>, item: T) {
+    list.reserve_exact(1);
+    list.push(item);
+}
+
 /// A task as the master knows it.
 #[derive(Clone, Debug)]
 pub struct TaskRecord {

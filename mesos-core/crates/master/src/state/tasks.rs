@@ -56,7 +56,7 @@ impl Master {
             task.state = latest_state.unwrap_or(status.state);
         }
         task.unreachable_time = None;
-        task.statuses.push(status.clone());
+        push_short(&mut task.statuses, status.clone());
         if task.statuses.len() > 32 {
             task.statuses.remove(0);
         }
