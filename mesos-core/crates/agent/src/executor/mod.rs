@@ -108,10 +108,12 @@ pub fn run_default_executor() -> i32 {
 }
 
 fn run_executor(mode: ExecutorMode) -> i32 {
-    let name = match mode {
-        ExecutorMode::Command => "mesos-executor",
-        ExecutorMode::Default => "mesos-default-executor",
-        ExecutorMode::Docker => "mesos-docker-executor",
+    // The command executor says whether it runs its task in Docker; the default one has no
+    // such choice.
+    let (name, docker) = match mode {
+        ExecutorMode::Command => ("mesos-executor", Some(false)),
+        ExecutorMode::Default => ("mesos-default-executor", None),
+        ExecutorMode::Docker => ("mesos-docker-executor", Some(true)),
         // Not an executor: no session, cgroups or runtime of its own.
         ExecutorMode::Zygote => return zygote::run(),
     };
@@ -136,11 +138,9 @@ fn run_executor(mode: ExecutorMode) -> i32 {
             return 1;
         }
     };
-    match mode {
-        ExecutorMode::Command => rt.block_on(command::run(env, false)),
-        ExecutorMode::Docker => rt.block_on(command::run(env, true)),
-        ExecutorMode::Default => rt.block_on(default::run(env)),
-        ExecutorMode::Zygote => zygote::run(),
+    match docker {
+        Some(docker) => rt.block_on(command::run(env, docker)),
+        None => rt.block_on(default::run(env)),
     }
 }
 
