@@ -613,21 +613,12 @@ pub fn follower_state_json(
     Value::Object(m)
 }
 
-/// `/master/state` written straight into `out`: the same bytes as
-/// `serde_json::to_vec(&state_json(s))` (keys in the same sorted order), without building
-/// a `Value` per agent and per task, which at 400,000 tasks cost more than the writing.
-pub fn write_state(s: &Snapshot, out: &mut Vec<u8>) {
-    let mut body = Vec::new();
-    stream_state(s, &mut |segment| body.push(segment));
-    out.reserve(body.iter().map(Vec::len).sum());
-    for segment in body {
-        out.extend_from_slice(&segment);
-    }
-}
-
-/// [`write_state`] in pieces handed to `sink` as they are ready (at least after every
-/// framework): the large arrays are not copied into one buffer, and the first bytes can be
-/// sent while the rest is written.
+/// `/master/state` written straight to bytes, handed to `sink` in pieces as they are ready
+/// (at least after every framework): together, the same bytes as
+/// `serde_json::to_vec(&state_json(s))` (keys in the same sorted order), without building a
+/// `Value` per agent and per task, which at 400,000 tasks cost more than the writing. The
+/// large arrays are not copied into one buffer, and the first bytes can be sent while the
+/// rest is written.
 pub fn stream_state(s: &Snapshot, sink: &mut dyn FnMut(Vec<u8>)) {
     let mut out = Vec::with_capacity(SEGMENT);
     let mut w = Writer::new(&mut out);
@@ -636,15 +627,18 @@ pub fn stream_state(s: &Snapshot, sink: &mut dyn FnMut(Vec<u8>)) {
     for k in ["slaves", "frameworks", "completed_frameworks"] {
         head.insert(k.into(), Value::Null);
     }
-    let active: Vec<&AgentView> = s
-        .agents
-        .iter()
-        .filter(|a| a.record.status == AgentStatus::Active)
-        .collect();
-    let mut agents = chunks::render(&active, |w, a| w.agent(a), |_: &mut (), _| {});
     w.object(&head, |w, key| match key {
         "slaves" => {
-            w.chunks(std::mem::take(&mut agents));
+            let active: Vec<&AgentView> = s
+                .agents
+                .iter()
+                .filter(|a| a.record.status == AgentStatus::Active)
+                .collect();
+            w.chunks(chunks::render(
+                &active,
+                |w, a| w.agent(a),
+                |_: &mut (), _| {},
+            ));
             true
         }
         "frameworks" => {

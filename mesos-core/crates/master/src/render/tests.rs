@@ -1,4 +1,4 @@
-//! `write_state` against `state_json`, on a snapshot with every optional field.
+//! `stream_state` against `state_json`, on a snapshot with every optional field.
 
 use super::*;
 use crate::snapshot::AgentView;
@@ -6,6 +6,11 @@ use mesos_proto::ids::*;
 use mesos_proto::v1::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The pieces of [`stream_state`] joined.
+fn write_state(s: &Snapshot, out: &mut Vec<u8>) {
+    stream_state(s, &mut |segment| out.extend_from_slice(&segment));
+}
 
 fn task(fw: &FrameworkId, agent: &AgentId, n: usize, state: TaskState) -> TaskRecord {
     let id = TaskId::new(format!("t{n}"));
