@@ -11,6 +11,7 @@ use mesos_proto::internal::{
 };
 use mesos_proto::v1::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type TaskKey = (FrameworkId, TaskId);
@@ -39,7 +40,8 @@ pub struct Agent {
     /// Changed only through `insert_executor` / `remove_executor` (they keep the index).
     pub executors: BTreeMap<ExecKey, ExecutorRecord>,
     /// Changed only through `insert_task` / `remove_task` (they keep the index).
-    pub tasks: BTreeMap<TaskKey, TaskRecord>,
+    /// Shared with the checkpoint ops that carry them (changed through `Arc::make_mut`).
+    pub tasks: BTreeMap<TaskKey, Arc<TaskRecord>>,
     /// Index: the executor of each container.
     by_container: HashMap<ContainerId, ExecKey>,
     /// Index: the tasks of each executor (a command executor has one, a default
@@ -159,7 +161,7 @@ impl Agent {
             .map(|t| TaskSnapshot {
                 framework_id: t.framework_id.clone(),
                 executor_id: t.executor_id.clone(),
-                task: t.info.clone(),
+                task: TaskInfo::clone(&t.info),
                 state: t.state,
                 status: t.latest.clone(),
             })
@@ -503,16 +505,23 @@ impl Agent {
 
     pub(crate) fn insert_task(&mut self, key: TaskKey, rec: TaskRecord) {
         let ekey = (key.0.clone(), rec.executor_id.clone());
-        if let Some(old) = self.tasks.insert(key.clone(), rec) {
-            self.unindex_task(&(key.0.clone(), old.executor_id), &key.1);
+        if let Some(old) = self.tasks.insert(key.clone(), Arc::new(rec)) {
+            self.unindex_task(&(key.0.clone(), old.executor_id.clone()), &key.1);
         }
         self.exec_tasks.entry(ekey).or_default().push(key.1);
+    }
+
+    /// Checkpoint the task's record as it is now (shared, not copied).
+    pub(crate) fn checkpoint_task(&self, key: &TaskKey, out: &mut Vec<Output>) {
+        if let Some(t) = self.tasks.get(key) {
+            out.push(Output::Checkpoint(CheckpointOp::PutTask(t.clone())));
+        }
     }
 
     pub(crate) fn remove_task(&mut self, key: &TaskKey) -> Option<TaskRecord> {
         let t = self.tasks.remove(key)?;
         self.unindex_task(&(key.0.clone(), t.executor_id.clone()), &key.1);
-        Some(t)
+        Some(Arc::unwrap_or_clone(t))
     }
 
     fn unindex_task(&mut self, ekey: &ExecKey, task: &TaskId) {
@@ -542,7 +551,7 @@ impl Agent {
             .get(ekey)
             .into_iter()
             .flatten()
-            .filter_map(move |t| self.tasks.get(&(fw.clone(), t.clone())))
+            .filter_map(move |t| self.tasks.get(&(fw.clone(), t.clone())).map(|t| &**t))
     }
 
     /// Whether the framework still has executors here (a range lookup, no scan).

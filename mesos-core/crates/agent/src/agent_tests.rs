@@ -582,7 +582,7 @@ fn recovery_reconnects_live_executors_and_fails_dead_ones() {
     for e in a.executors.values() {
         rec.executors.push((e.clone(), e.pid == Some(11)));
     }
-    rec.tasks = a.tasks.values().cloned().collect();
+    rec.tasks = a.tasks.values().map(|t| TaskRecord::clone(t)).collect();
 
     let mut b = Agent::new(AgentConfig::for_tests(), 8, t(10));
     let out = b.handle(t(10), Input::Recover(rec));
@@ -621,7 +621,7 @@ fn recovery_reconnects_live_executors_and_fails_dead_ones() {
         agent_info: Some(a.agent_info()),
         frameworks: a.frameworks.values().cloned().collect(),
         executors: vec![(a.executors.values().next().unwrap().clone(), true)],
-        tasks: a.tasks.values().cloned().collect(),
+        tasks: a.tasks.values().map(|t| TaskRecord::clone(t)).collect(),
     };
     c.handle(t(10), Input::Recover(rec2));
     let out = c.handle(t(71), Input::Tick);

@@ -160,10 +160,10 @@ mod tests {
         let task = TaskRecord {
             framework_id: FrameworkId::new("f"),
             executor_id: ExecutorId::new("t"),
-            info: TaskInfo {
+            info: std::sync::Arc::new(TaskInfo {
                 command: Some(CommandInfo::shell("true")),
                 ..TaskInfo::new("t", TaskId::new("t"), AgentId::new("a-S1"))
-            },
+            }),
             state: TaskState::TaskRunning,
             latest: None,
             statuses: vec![],
@@ -174,7 +174,8 @@ mod tests {
             group: None,
             seq: 3,
         };
-        cp.apply(&CheckpointOp::PutTask(task.clone())).unwrap();
+        cp.apply(&CheckpointOp::PutTask(std::sync::Arc::new(task.clone())))
+            .unwrap();
         drop(cp);
         let cp = Checkpoint::open(dir.path()).unwrap();
         let r = cp.load(|_| true).unwrap();

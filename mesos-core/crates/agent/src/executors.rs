@@ -10,6 +10,7 @@ use mesos_proto::internal::AgentToMaster;
 use mesos_proto::resources::Resources;
 use mesos_proto::v1::*;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Resources added on top of a command task for its executor (not charged to the offer).
@@ -170,7 +171,7 @@ impl Agent {
         let rec = TaskRecord {
             framework_id: framework_id.clone(),
             executor_id: executor_id.clone(),
-            info,
+            info: Arc::new(info),
             state: TaskState::TaskStaging,
             latest: None,
             statuses: vec![(TaskState::TaskStaging, Self::ts(now))],
@@ -358,10 +359,10 @@ impl Agent {
     fn deliver(&mut self, conn: u64, keys: &[TaskKey], group: Option<u64>, out: &mut Vec<Output>) {
         let mut infos = Vec::new();
         for k in keys {
-            if let Some(t) = self.tasks.get_mut(k) {
+            if let Some(t) = self.tasks.get_mut(k).map(Arc::make_mut) {
                 t.launched = true;
-                infos.push(t.info.clone());
-                out.push(Output::Checkpoint(CheckpointOp::PutTask(t.clone())));
+                infos.push(TaskInfo::clone(&t.info));
+                self.checkpoint_task(k, out);
             }
         }
         if group.is_some() {
@@ -500,7 +501,7 @@ impl Agent {
         kill_policy: Option<KillPolicy>,
         out: &mut Vec<Output>,
     ) {
-        let Some(t) = self.tasks.get_mut(&key) else {
+        let Some(t) = self.tasks.get_mut(&key).map(Arc::make_mut) else {
             return;
         };
         if t.state.is_terminal() {
@@ -523,7 +524,7 @@ impl Agent {
                 );
             }
             for k in keys {
-                if let Some(o) = self.tasks.get_mut(&k) {
+                if let Some(o) = self.tasks.get_mut(&k).map(Arc::make_mut) {
                     o.kill_requested = true;
                 }
                 self.agent_update(
@@ -540,7 +541,7 @@ impl Agent {
             }
             return;
         }
-        out.push(Output::Checkpoint(CheckpointOp::PutTask(t.clone())));
+        self.checkpoint_task(&key, out);
         if let Some(Phase::Subscribed { conn }) = self.executors.get(&ekey).map(|e| e.phase.clone())
         {
             out.push(Output::ToExecutor {
@@ -634,7 +635,7 @@ impl Agent {
             Phase::ShuttingDown { .. } | Phase::Destroying => return,
         }
         for k in self.executor_task_keys(key) {
-            if let Some(t) = self.tasks.get_mut(&k) {
+            if let Some(t) = self.tasks.get_mut(&k).map(Arc::make_mut) {
                 if !t.state.is_terminal() {
                     t.kill_requested = true;
                 }
@@ -846,10 +847,11 @@ impl Agent {
             },
         });
         for t in &sub.unacknowledged_tasks {
-            if let Some(rec) = self.tasks.get_mut(&(key.0.clone(), t.task_id.clone())) {
+            let k = (key.0.clone(), t.task_id.clone());
+            if let Some(rec) = self.tasks.get_mut(&k) {
                 if rec.executor_id == key.1 && !rec.launched {
-                    rec.launched = true;
-                    out.push(Output::Checkpoint(CheckpointOp::PutTask(rec.clone())));
+                    Arc::make_mut(rec).launched = true;
+                    self.checkpoint_task(&k, out);
                 }
             }
         }
@@ -912,7 +914,7 @@ impl Agent {
             .clone()
             .ok_or("Expecting 'uuid' to be present")?;
         let tkey = (key.0.clone(), status.task_id.clone());
-        let Some(t) = self.tasks.get_mut(&tkey) else {
+        let Some(t) = self.tasks.get_mut(&tkey).map(Arc::make_mut) else {
             return Err(format!("Unknown task '{}'", status.task_id.value));
         };
         if t.executor_id != key.1 {

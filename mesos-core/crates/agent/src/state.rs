@@ -8,6 +8,7 @@ use mesos_proto::v1::*;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Static configuration of the state machine (derived from the flags by the shell).
@@ -58,7 +59,9 @@ impl AgentConfig {
 pub struct TaskRecord {
     pub framework_id: FrameworkId,
     pub executor_id: ExecutorId,
-    pub info: TaskInfo,
+    /// Shared: a record is copied into a checkpoint op on every change of its state, and
+    /// the task's description never changes.
+    pub info: Arc<TaskInfo>,
     /// The latest state the agent received (or generated).
     pub state: TaskState,
     /// The latest status received (or generated).
@@ -160,7 +163,8 @@ pub enum CheckpointOp {
     RemoveFramework(FrameworkId),
     PutExecutor(ExecutorRecord),
     RemoveExecutor(FrameworkId, ExecutorId),
-    PutTask(TaskRecord),
+    /// Shared with the agent's own map: the op is the record as it was when pushed.
+    PutTask(Arc<TaskRecord>),
     RemoveTask(FrameworkId, TaskId),
     /// Forget everything (the master refused our agent ID).
     Wipe,

@@ -5,6 +5,7 @@ use crate::agent::{push_capped, Agent, Retry, TaskKey};
 use crate::state::*;
 use mesos_proto::internal::AgentToMaster;
 use mesos_proto::v1::*;
+use std::sync::Arc;
 use std::time::Duration;
 
 impl Agent {
@@ -38,7 +39,7 @@ impl Agent {
         status: TaskStatus,
         out: &mut Vec<Output>,
     ) {
-        let Some(t) = self.tasks.get_mut(key) else {
+        let Some(t) = self.tasks.get_mut(key).map(Arc::make_mut) else {
             return;
         };
         let ts = status.timestamp.unwrap_or_else(|| Self::ts(now));
@@ -53,7 +54,7 @@ impl Agent {
         t.pending.reserve_exact(1);
         t.pending.push_back(status);
         let first = t.pending.len() == 1;
-        out.push(Output::Checkpoint(CheckpointOp::PutTask(t.clone())));
+        self.checkpoint_task(key, out);
         if first {
             self.send_front(now, key, out);
         }
@@ -129,7 +130,7 @@ impl Agent {
         uuid: &str,
         out: &mut Vec<Output>,
     ) {
-        let Some(t) = self.tasks.get_mut(&key) else {
+        let Some(t) = self.tasks.get_mut(&key).map(Arc::make_mut) else {
             return;
         };
         if t.pending.front().and_then(|s| s.uuid.as_deref()) != Some(uuid) {
@@ -141,12 +142,12 @@ impl Agent {
         }
         self.retries.remove(&key);
         if !t.pending.is_empty() {
-            out.push(Output::Checkpoint(CheckpointOp::PutTask(t.clone())));
+            self.checkpoint_task(&key, out);
             self.send_front(now, &key, out);
         } else if t.state.is_terminal() {
             self.complete_task(&key, out);
         } else {
-            out.push(Output::Checkpoint(CheckpointOp::PutTask(t.clone())));
+            self.checkpoint_task(&key, out);
         }
     }
 

@@ -18,6 +18,7 @@ use mesos_proto::v1::{AgentInfo, FrameworkInfo};
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What the agent checkpointed (its SQLite database in reality).
 #[derive(Default)]
@@ -25,7 +26,7 @@ pub(crate) struct CheckpointStore {
     agent: Option<AgentInfo>,
     frameworks: BTreeMap<FrameworkId, FrameworkInfo>,
     executors: BTreeMap<(FrameworkId, ExecutorId), ExecutorRecord>,
-    tasks: BTreeMap<(FrameworkId, TaskId), TaskRecord>,
+    tasks: BTreeMap<(FrameworkId, TaskId), Arc<TaskRecord>>,
 }
 
 impl CheckpointStore {
@@ -134,7 +135,12 @@ impl Host {
                     (e.clone(), alive)
                 })
                 .collect(),
-            tasks: self.checkpoint.tasks.values().cloned().collect(),
+            tasks: self
+                .checkpoint
+                .tasks
+                .values()
+                .map(|t| TaskRecord::clone(t))
+                .collect(),
         }
     }
 }
