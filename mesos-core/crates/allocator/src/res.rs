@@ -4,9 +4,14 @@
 //!
 //! Conversion to and from `mesos_proto::resources::Resources` happens only at the API
 //! boundary, so the allocation loop never compares or allocates name strings.
+//!
+//! `s` and `rg` hold unreserved resources only. Reserved resources (rare, and keyed by
+//! their whole reservation stack, labels included) live in `other` with the set-valued
+//! ones; [`Res::quantities`] adds their scalars back for DRF shares and totals.
 
 use crate::util::FastMap;
 use mesos_proto::resources::{from_milli, Milli, RangeSet, Resources};
+use std::borrow::Cow;
 
 /// Sorted, disjoint, non-adjacent inclusive intervals.
 pub(crate) type Ranges = Vec<(u64, u64)>;
@@ -60,6 +65,9 @@ impl Names {
     }
     pub fn name(&self, i: usize) -> &str {
         &self.names[i]
+    }
+    fn index(&self, name: &str) -> Option<usize> {
+        self.ix.get(name).copied()
     }
 }
 
@@ -189,6 +197,10 @@ impl Res {
         let other = if names.probe.contains(r) {
             Resources::new()
         } else {
+            let reserved: Vec<&str> = r.reserved_scalars().map(|(name, _)| name).collect();
+            for name in reserved {
+                names.intern_scalar(name);
+            }
             let mut known = Resources::new();
             for (name, m) in r.scalars() {
                 known = known.with_scalar(name, from_milli(m));
@@ -219,6 +231,64 @@ impl Res {
         r
     }
 
+    /// Scalar quantities by interned name, reserved ones included (what DRF shares, role
+    /// allocations and cluster totals count). Borrows `s` when nothing is reserved.
+    pub fn quantities<'a>(&'a self, names: &Names) -> Cow<'a, [Milli]> {
+        if !self.other.has_reservations() {
+            return Cow::Borrowed(&self.s);
+        }
+        let mut q = self.s.clone();
+        for (name, m) in self.other.reserved_scalars() {
+            // Every reserved scalar name is interned by `from_resources`.
+            let Some(i) = names.index(name) else {
+                debug_assert!(false, "reserved scalar '{name}' not interned");
+                continue;
+            };
+            if q.len() <= i {
+                q.resize(i + 1, 0);
+            }
+            q[i] = q[i].saturating_add(m);
+        }
+        Cow::Owned(q)
+    }
+
+    /// Whether `self` holds at least the quantities of `min` (unreserved), counting
+    /// reserved resources as if unreserved.
+    pub fn contains_quantities(&self, min: &Res, names: &Names) -> bool {
+        let q = self.quantities(names);
+        if min
+            .s
+            .iter()
+            .enumerate()
+            .any(|(i, m)| q.get(i).copied().unwrap_or(0) < *m)
+        {
+            return false;
+        }
+        if !min.rg.is_empty() || !min.other.is_empty() {
+            let flat = self.to_resources(names).flatten();
+            return flat.contains(&min.to_resources(names));
+        }
+        true
+    }
+
+    pub fn has_reservations(&self) -> bool {
+        self.other.has_reservations()
+    }
+
+    /// What may be offered to a framework allocating to `role`: the unreserved part and
+    /// the reservations of `role` or its ancestors. Borrows `self` when nothing is
+    /// reserved.
+    pub fn allocatable_to(&self, role: &str) -> Cow<'_, Res> {
+        if !self.other.has_reservations() {
+            return Cow::Borrowed(self);
+        }
+        Cow::Owned(Res {
+            s: self.s.clone(),
+            rg: self.rg.clone(),
+            other: self.other.allocatable_to(role),
+        })
+    }
+
     /// Only the scalar part.
     pub fn scalars_to_resources(s: &[Milli], names: &Names) -> Resources {
         let mut r = Resources::new();
@@ -246,11 +316,6 @@ impl Res {
             self.s.pop();
         }
         self.rg.retain(|(_, r)| !r.is_empty());
-    }
-
-    #[inline]
-    pub fn scalar(&self, i: usize) -> Milli {
-        self.s.get(i).copied().unwrap_or(0)
     }
 
     fn ranges_of(&self, i: u32) -> &[(u64, u64)] {
