@@ -280,11 +280,10 @@ impl Allocator {
             self.remove_agent(&agent);
         }
         let total = Res::from_resources(&total, &mut self.names);
-        let has_gpus = total
-            .quantities(&self.names)
-            .get(self.gpus_ix)
-            .is_some_and(|m| *m > 0);
-        add_scalars(&mut self.tree.totals, &total.quantities(&self.names));
+        let quantities = total.quantities(&self.names);
+        let has_gpus = quantities.get(self.gpus_ix).is_some_and(|m| *m > 0);
+        add_scalars(&mut self.tree.totals, &quantities);
+        drop(quantities);
         self.tree.dirty = true;
         let a = Agent {
             id: agent.clone(),

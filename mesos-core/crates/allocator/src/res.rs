@@ -167,12 +167,26 @@ pub(crate) fn rg_intersect(a: &[(u64, u64)], b: &[(u64, u64)]) -> Ranges {
 
 /// Dense scalars (`s[i]` = quantity of interned name `i` in thousandths, trailing zeros
 /// trimmed), ranges by interned name (sorted by name index, never empty), and the
-/// set-valued rest. Equality is structural.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// set-valued and reserved rest. Equality is structural.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Res {
     pub s: Vec<Milli>,
     pub rg: Vec<(u32, Ranges)>,
     pub other: Resources,
+}
+
+impl PartialEq for Res {
+    /// Structural, with a shortcut for the usual empty `other` (the allocation loop
+    /// compares an agent's free chunk with the one its filter bits were computed for).
+    fn eq(&self, o: &Res) -> bool {
+        self.s == o.s
+            && self.rg == o.rg
+            && match (self.other.is_empty(), o.other.is_empty()) {
+                (true, true) => true,
+                (false, false) => self.other == o.other,
+                _ => false,
+            }
+    }
 }
 
 impl Res {
@@ -201,14 +215,7 @@ impl Res {
             for name in reserved {
                 names.intern_scalar(name);
             }
-            let mut known = Resources::new();
-            for (name, m) in r.scalars() {
-                known = known.with_scalar(name, from_milli(m));
-            }
-            for (name, set) in r.all_ranges() {
-                known = known.with_ranges(name, set.clone());
-            }
-            r.saturating_sub(&known)
+            r.reserved_and_sets()
         };
         let mut out = Res { s, rg, other };
         out.trim();
@@ -216,7 +223,11 @@ impl Res {
     }
 
     pub fn to_resources(&self, names: &Names) -> Resources {
-        let mut r = self.other.clone();
+        let mut r = if self.other.is_empty() {
+            Resources::new()
+        } else {
+            self.other.clone()
+        };
         for (i, &m) in self.s.iter().enumerate() {
             if m > 0 {
                 r = r.with_scalar(names.name(i), from_milli(m));
@@ -366,11 +377,10 @@ impl Res {
         {
             return Err(());
         }
-        let merged_other = if other.other.is_empty() {
-            None
-        } else {
-            Some(self.other.checked_add(&other.other).map_err(|_| ())?)
-        };
+        if !other.other.is_empty() {
+            // Checked and applied in place; `self.other` is unchanged on error.
+            self.other.try_add_assign(&other.other).map_err(|_| ())?;
+        }
         if self.s.len() < other.s.len() {
             self.s.resize(other.s.len(), 0);
         }
@@ -385,9 +395,6 @@ impl Res {
                     self.rg.sort_unstable_by_key(|(n, _)| *n);
                 }
             }
-        }
-        if let Some(o) = merged_other {
-            self.other = o;
         }
         self.trim();
         Ok(())
@@ -407,7 +414,7 @@ impl Res {
             }
         }
         if !other.other.is_empty() {
-            self.other = self.other.saturating_sub(&other.other);
+            self.other.saturating_sub_assign(&other.other);
         }
         self.trim();
         Ok(())

@@ -233,8 +233,81 @@ impl Pool {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resources {
     unreserved: Pool,
-    /// Never holds an empty pool.
-    reserved: BTreeMap<Reservations, Pool>,
+    reserved: Reserved,
+}
+
+/// The reserved pools: no map at all when nothing is reserved (the usual case, so that
+/// creating, cloning, comparing and dropping unreserved resources costs nothing more),
+/// otherwise a non-empty map that never holds an empty pool.
+/// Boxed so that reservations add one word to `Resources`, not three: the allocator's
+/// grant loop builds and moves many (measured with callgrind on DeclineOffers: 1 % more
+/// instructions in `allocate` without the box, none with it).
+#[allow(clippy::box_collection)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Reserved(Option<Box<BTreeMap<Reservations, Pool>>>);
+
+impl Reserved {
+    fn one(k: Reservations, p: Pool) -> Reserved {
+        Reserved(Some(Box::new(BTreeMap::from([(k, p)]))))
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+    fn iter(&self) -> impl Iterator<Item = (&Reservations, &Pool)> {
+        self.0.iter().flat_map(|m| m.iter())
+    }
+    fn keys(&self) -> impl Iterator<Item = &Reservations> {
+        self.iter().map(|(k, _)| k)
+    }
+    fn values(&self) -> impl Iterator<Item = &Pool> {
+        self.iter().map(|(_, p)| p)
+    }
+    fn get(&self, k: &Reservations) -> Option<&Pool> {
+        self.0.as_ref()?.get(k)
+    }
+    fn get_mut(&mut self, k: &Reservations) -> Option<&mut Pool> {
+        self.0.as_mut()?.get_mut(k)
+    }
+    /// The pool of `k`, created empty if missing: the caller must fill it.
+    fn entry_or_default(&mut self, k: Reservations) -> &mut Pool {
+        self.0
+            .get_or_insert_with(Default::default)
+            .entry(k)
+            .or_default()
+    }
+    fn insert(&mut self, k: Reservations, p: Pool) {
+        self.0.get_or_insert_with(Default::default).insert(k, p);
+    }
+    fn remove(&mut self, k: &Reservations) {
+        if let Some(m) = &mut self.0 {
+            m.remove(k);
+            if m.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Reserved {
+    type Item = (&'a Reservations, &'a Pool);
+    type IntoIter = std::iter::FlatMap<
+        std::option::Iter<'a, Box<BTreeMap<Reservations, Pool>>>,
+        std::collections::btree_map::Iter<'a, Reservations, Pool>,
+        fn(
+            &'a Box<BTreeMap<Reservations, Pool>>,
+        ) -> std::collections::btree_map::Iter<'a, Reservations, Pool>,
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().flat_map(|m| m.iter())
+    }
+}
+
+impl FromIterator<(Reservations, Pool)> for Reserved {
+    fn from_iter<I: IntoIterator<Item = (Reservations, Pool)>>(it: I) -> Reserved {
+        let m: BTreeMap<Reservations, Pool> =
+            it.into_iter().filter(|(_, p)| !p.is_empty()).collect();
+        Reserved((!m.is_empty()).then(|| Box::new(m)))
+    }
 }
 
 impl Resources {
@@ -302,7 +375,19 @@ impl Resources {
     pub fn unreserved(&self) -> Resources {
         Resources {
             unreserved: self.unreserved.clone(),
-            reserved: BTreeMap::new(),
+            reserved: Reserved::default(),
+        }
+    }
+
+    /// Everything but the unreserved scalars and ranges: the unreserved sets and every
+    /// reservation (the allocator keeps these apart from its dense form).
+    pub fn reserved_and_sets(&self) -> Resources {
+        Resources {
+            unreserved: Pool {
+                sets: self.unreserved.sets.clone(),
+                ..Pool::default()
+            },
+            reserved: self.reserved.clone(),
         }
     }
 
@@ -360,7 +445,7 @@ impl Resources {
         }
         Resources {
             unreserved,
-            reserved: BTreeMap::new(),
+            reserved: Reserved::default(),
         }
     }
 
@@ -369,10 +454,7 @@ impl Resources {
     pub fn into_reserved(mut self, r: &Reservations) -> Resources {
         let pool = std::mem::take(&mut self.unreserved);
         if !pool.is_empty() {
-            self.reserved
-                .entry(r.clone())
-                .or_default()
-                .merge(&pool, true);
+            self.reserved.entry_or_default(r.clone()).merge(&pool, true);
         }
         self
     }
@@ -414,7 +496,7 @@ impl Resources {
         let mut out = self.clone();
         out.unreserved.merge(&other.unreserved, true);
         for (k, p) in &other.reserved {
-            out.reserved.entry(k.clone()).or_default().merge(p, true);
+            out.reserved.entry_or_default(k.clone()).merge(p, true);
         }
         out
     }
@@ -451,16 +533,21 @@ impl Resources {
     /// `self - other`, dropping what is not there (used to compute "what is left").
     pub fn saturating_sub(&self, other: &Resources) -> Resources {
         let mut out = self.clone();
-        out.unreserved.sub_saturating(&other.unreserved);
+        out.saturating_sub_assign(other);
+        out
+    }
+
+    /// `self -= other` in place, dropping what is not there.
+    pub fn saturating_sub_assign(&mut self, other: &Resources) {
+        self.unreserved.sub_saturating(&other.unreserved);
         for (k, p) in &other.reserved {
-            if let Some(mine) = out.reserved.get_mut(k) {
+            if let Some(mine) = self.reserved.get_mut(k) {
                 mine.sub_saturating(p);
                 if mine.is_empty() {
-                    out.reserved.remove(k);
+                    self.reserved.remove(k);
                 }
             }
         }
-        out
     }
 
     /// Parse wire resources. The reservation is read from `reservations` (post-refinement
@@ -473,12 +560,12 @@ impl Resources {
             let one = match resv {
                 None => Resources {
                     unreserved: pool,
-                    reserved: BTreeMap::new(),
+                    reserved: Reserved::default(),
                 },
                 Some(_) if pool.is_empty() => continue,
                 Some(k) => Resources {
                     unreserved: Pool::default(),
-                    reserved: BTreeMap::from([(k, pool)]),
+                    reserved: Reserved::one(k, pool),
                 },
             };
             out.try_add_assign(&one)?;

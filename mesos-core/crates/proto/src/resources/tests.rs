@@ -171,6 +171,22 @@ fn reserved_by_role_sums_each_role() {
 }
 
 #[test]
+fn reserved_and_sets_leaves_out_unreserved_scalars_and_ranges() {
+    let r = Resources::parse_flag("cpus:1;ports:[1-5];bugs:{a};cpus(role1):2;ports(role1):[7-8]")
+        .unwrap();
+    let rest = r.reserved_and_sets();
+    assert_eq!(
+        rest,
+        Resources::parse_flag("bugs:{a};cpus(role1):2;ports(role1):[7-8]").unwrap()
+    );
+    assert_eq!(
+        rest.checked_add(&Resources::parse_flag("cpus:1;ports:[1-5]").unwrap())
+            .unwrap(),
+        r
+    );
+}
+
+#[test]
 fn allocatable_to_follows_the_role_tree() {
     let parent = Reservations::one(Reservation::new_static("eng")).unwrap();
     let other = Reservations::one(Reservation::new_static("engineering")).unwrap();
