@@ -1,6 +1,8 @@
-//! `cargo bench -p mesos-core --bench allocator` (env `AGENTS`, `FRAMEWORKS`, `ROUNDS`):
-//! Mesos' DeclineOffers allocator workload (performance-anchors W1), printed in Mesos'
-//! line format. The workload itself lives in `mesos_allocator::bench`.
+//! `cargo bench -p mesos-core --bench allocator` (env `AGENTS`, `FRAMEWORKS`, `ROUNDS`,
+//! `W1_GRID`, `W1_ONLY`): Mesos' allocator workloads (performance-anchors W1:
+//! DeclineOffers, ResourceLabels, SuppressOffers, ExtremeSuppressOffers,
+//! LargeAndSmallQuota), printed in Mesos' line format. The workloads themselves live in
+//! `mesos_allocator::bench`.
 
 fn main() {
     mesos_allocator::bench::main_from_env();

@@ -40,8 +40,8 @@ pub struct Limits {
 impl Limits {
     /// From the container's resources (executor plus tasks), with Mesos' minimums.
     pub fn from_resources(r: &Resources) -> Limits {
-        let cpus_milli = r.scalar_milli("cpus").max(0) as u64;
-        let mem_bytes = (r.scalar_milli("mem").max(0) as u128 * MB as u128 / 1000) as u64;
+        let cpus_milli = r.quantity_milli("cpus").max(0) as u64;
+        let mem_bytes = (r.quantity_milli("mem").max(0) as u128 * MB as u128 / 1000) as u64;
         Limits {
             cpus_milli,
             mem_bytes: mem_bytes.max(MIN_MEMORY_BYTES),

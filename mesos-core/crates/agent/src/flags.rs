@@ -374,16 +374,17 @@ pub fn machine_hostname() -> String {
 const MB: f64 = 1024.0 * 1024.0;
 const GB_MB: f64 = 1024.0;
 
-/// Add the Mesos auto-detected values for `cpus`, `mem`, `disk` and `ports` when undeclared.
+/// Add the Mesos auto-detected values for `cpus`, `mem`, `disk` and `ports` when undeclared
+/// (declared reserved, as in `cpus(role1):8`, counts as declared).
 pub fn with_detected(declared: Resources, work_dir: &Path) -> Resources {
     let mut r = declared;
-    if r.scalar_milli("cpus") == 0 {
+    if r.quantity_milli("cpus") == 0 {
         r = r.with_scalar("cpus", detect_cpus());
     }
-    if r.scalar_milli("mem") == 0 {
+    if r.quantity_milli("mem") == 0 {
         r = r.with_scalar("mem", detect_mem_mb().map(mem_share).unwrap_or(GB_MB));
     }
-    if r.scalar_milli("disk") == 0 {
+    if r.quantity_milli("disk") == 0 {
         r = r.with_scalar(
             "disk",
             detect_disk_mb(work_dir)
@@ -391,7 +392,7 @@ pub fn with_detected(declared: Resources, work_dir: &Path) -> Resources {
                 .unwrap_or(10.0 * GB_MB),
         );
     }
-    if r.ranges("ports").is_none() {
+    if r.flatten().ranges("ports").is_none() {
         r = r.with_ranges("ports", RangeSet::new([(31000, 32000)]));
     }
     r
@@ -517,6 +518,35 @@ mod tests {
             "[31000-32000]"
         );
         assert_eq!(r.attributes.len(), 2);
+    }
+
+    #[test]
+    fn static_reservations_in_resources() {
+        let f = AgentFlags::try_parse_from([
+            "agent",
+            "--master=127.0.0.1:5050",
+            "--work_dir=/tmp/x",
+            "--resources=cpus(role1):8;mem:512;ports(role1):[40000-40009]",
+        ])
+        .unwrap();
+        let r = resolve(&f).unwrap().resources;
+        // Declared reserved cpus and ports count as declared: no detected ones are added.
+        assert_eq!(r.scalar("cpus"), 0.0);
+        assert_eq!(r.quantity("cpus"), 8.0);
+        assert_eq!(r.ranges("ports"), None);
+        assert!(r.scalar("disk") > 0.0);
+        let wire = serde_json::to_value(r.to_wire(None)).unwrap();
+        let cpus = wire
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "cpus")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            cpus["reservations"],
+            serde_json::json!([{"type": "STATIC", "role": "role1"}])
+        );
     }
 
     #[test]

@@ -687,8 +687,8 @@ async fn monitor_statistics(
     for (cid, mut entry, res) in executors {
         let mut stats = serde_json::json!({ "timestamp": now });
         if let Some(r) = &res {
-            stats["cpus_limit"] = serde_json::json!(r.scalar("cpus"));
-            stats["mem_limit_bytes"] = serde_json::json!((r.scalar("mem") * 1048576.0) as u64);
+            stats["cpus_limit"] = serde_json::json!(r.quantity("cpus"));
+            stats["mem_limit_bytes"] = serde_json::json!((r.quantity("mem") * 1048576.0) as u64);
         }
         if let Some(u) = shared.containerizer.usage(&cid) {
             let fields = [

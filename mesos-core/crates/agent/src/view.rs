@@ -226,8 +226,8 @@ impl Agent {
         put("frameworks_active", self.frameworks.len() as f64);
         let total = &self.cfg.resources;
         for k in ["cpus", "mem", "disk", "gpus"] {
-            let t = total.scalar(k);
-            let u = used.scalar(k);
+            let t = total.quantity(k);
+            let u = used.quantity(k);
             put(&format!("{k}_total"), t);
             put(&format!("{k}_used"), u);
             put(&format!("{k}_percent"), if t > 0.0 { u / t } else { 0.0 });

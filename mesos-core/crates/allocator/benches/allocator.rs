@@ -1,5 +1,7 @@
 //! `cargo bench -p mesos-allocator --bench allocator` (env `AGENTS`, `FRAMEWORKS`,
-//! `ROUNDS`): Mesos' DeclineOffers workload (W1).
+//! `ROUNDS`, `W1_GRID`, `W1_ONLY`): the W1 workloads of `mesos_allocator::bench`
+//! (DeclineOffers, ResourceLabels, SuppressOffers, ExtremeSuppressOffers,
+//! LargeAndSmallQuota).
 
 fn main() {
     mesos_allocator::bench::main_from_env();

@@ -8,10 +8,22 @@
 //! 365 days by the allocator) and the clock advances one allocation interval per round.
 //! `large_and_small_quota` clones Mesos' `HierarchicalAllocator_WithQuotaParam.
 //! LargeAndSmallQuota` (drf sorter).
+//!
+//! `resource_labels` clones Mesos' `ResourceLabels`: DeclineOffers with every framework
+//! in `role1` and, on each agent, two 8-cpu dynamic reservations for `role1` (principal
+//! `principal1`) with 12 labels each: `key0=value0` .. `key10=value10` and a last one
+//! unique to the agent (`unique_key_1=value_<i>`, `unique_key_2=value_<i>`), so the two
+//! differ only in their last label and no two agents' reservations can merge. Mesos'
+//! test appends both unique labels to the first set by mistake (13 and 11 labels); here
+//! each has its 12. Mesos also leaves the reserved cpus out of the agent's total while
+//! counting them as used (its subtraction skips what it cannot find); here the total holds
+//! them (`cpus:8` unreserved plus the two reservations, so still 24 cpus), so the free
+//! chunk offered each round is the same as in DeclineOffers and the reservations stay in
+//! the holding framework's allocation, the role's share and the cluster totals.
 
 use crate::{Allocator, AllocatorConfig, FrameworkOptions, QuotaConfig};
 use mesos_proto::ids::{AgentId, FrameworkId};
-use mesos_proto::resources::{RangeSet, Resources};
+use mesos_proto::resources::{Label, RangeSet, Reservation, Reservations, Resources};
 use std::time::{Duration, Instant};
 
 /// Figures of one run.
@@ -43,11 +55,68 @@ fn fragment(begin: u64, end: u64, n: u64) -> RangeSet {
     )
 }
 
-/// An allocator with `frameworks` frameworks (role `*`) and `agents` agents of Mesos'
-/// benchmark shape (`cpus:24;mem:4096;disk:4096;ports:[31000-32000]`, of which
-/// `cpus:16;mem:2014;disk:1024` and 16 port fragments are used by one framework, round
-/// robin). Prints the two "Added" lines; returns the allocator, framework ids and timings.
-fn setup(agents: usize, frameworks: usize) -> (Allocator, Vec<FrameworkId>, Duration, Duration) {
+/// What the agents of a DeclineOffers-style run hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// DeclineOffers: everything unreserved, frameworks in role `*`.
+    Unreserved,
+    /// ResourceLabels: two labelled 8-cpu reservations per agent, frameworks in `role1`.
+    Labelled,
+}
+
+impl Shape {
+    fn role(self) -> &'static str {
+        match self {
+            Shape::Unreserved => "*",
+            Shape::Labelled => "role1",
+        }
+    }
+}
+
+/// The 12 labels of Mesos' ResourceLabels: `key0=value0` .. `key10=value10`, then `last`.
+fn bench_labels(last: Label) -> Vec<Label> {
+    let mut labels: Vec<Label> = (0..11)
+        .map(|i| Label::new(format!("key{i}"), format!("value{i}")))
+        .collect();
+    labels.push(last);
+    labels
+}
+
+/// Agent `i`'s total and used resources for ResourceLabels: `cpus:8` unreserved plus two
+/// 8-cpu reservations (used), and the DeclineOffers usage of mem, disk and ports.
+fn labelled_agent(
+    i: usize,
+    base_total: &Resources,
+    base_used: &Resources,
+) -> (Resources, Resources) {
+    let reserve = |n: u8| {
+        let last = Label::new(format!("unique_key_{n}"), format!("value_{i}"));
+        let r = Reservation::new_dynamic("role1", Some("principal1"), bench_labels(last));
+        let r = Reservations::one(r).expect("a valid reservation");
+        Resources::new().with_scalar("cpus", 8.0).into_reserved(&r)
+    };
+    let reserved = reserve(1)
+        .checked_add(&reserve(2))
+        .expect("distinct reservations");
+    let total = base_total
+        .checked_add(&reserved)
+        .expect("reservations add to the unreserved total");
+    let used = base_used
+        .checked_add(&reserved)
+        .expect("reservations add to the used resources");
+    (total, used)
+}
+
+/// An allocator with `frameworks` frameworks (role `*`, or `role1` for `Labelled`) and
+/// `agents` agents of Mesos' benchmark shape (`cpus:24;mem:4096;disk:4096;ports:[31000-32000]`,
+/// of which `cpus:16;mem:2014;disk:1024` and 16 port fragments are used by one framework,
+/// round robin; with `Labelled`, 16 of the cpus are the two labelled reservations). Prints
+/// the two "Added" lines; returns the allocator, framework ids and timings.
+fn setup(
+    agents: usize,
+    frameworks: usize,
+    shape: Shape,
+) -> (Allocator, Vec<FrameworkId>, Duration, Duration) {
     let config = AllocatorConfig {
         seed: 42,
         ..Default::default()
@@ -56,9 +125,10 @@ fn setup(agents: usize, frameworks: usize) -> (Allocator, Vec<FrameworkId>, Dura
     let fw_ids: Vec<FrameworkId> = (0..frameworks)
         .map(|i| FrameworkId::new(format!("framework-{i}")))
         .collect();
+    let role = shape.role();
     let start = Instant::now();
     for id in &fw_ids {
-        alloc.add_framework(id.clone(), FrameworkOptions::with_roles(&["*"]));
+        alloc.add_framework(id.clone(), FrameworkOptions::with_roles(&[role]));
     }
     let add_frameworks = start.elapsed();
     println!(
@@ -66,9 +136,13 @@ fn setup(agents: usize, frameworks: usize) -> (Allocator, Vec<FrameworkId>, Dura
         ms(add_frameworks)
     );
 
-    let total = Resources::parse_flag("cpus:24;mem:4096;disk:4096;ports:[31000-32000]")
+    let (total, used) = match shape {
+        Shape::Unreserved => ("cpus:24", "cpus:16;mem:2014;disk:1024"),
+        Shape::Labelled => ("cpus:8", "mem:2014;disk:1024"),
+    };
+    let total = Resources::parse_flag(&format!("{total};mem:4096;disk:4096;ports:[31000-32000]"))
         .expect("valid resources");
-    let used = Resources::parse_flag("cpus:16;mem:2014;disk:1024")
+    let used = Resources::parse_flag(used)
         .expect("valid resources")
         .with_ranges("ports", fragment(31000, 32000, 16));
     let agent_ids: Vec<AgentId> = (0..agents)
@@ -77,11 +151,12 @@ fn setup(agents: usize, frameworks: usize) -> (Allocator, Vec<FrameworkId>, Dura
     let start = Instant::now();
     for (i, id) in agent_ids.iter().enumerate() {
         let fw = fw_ids[i % frameworks].clone();
-        alloc.add_agent(
-            id.clone(),
-            total.clone(),
-            vec![(fw, "*".to_string(), used.clone())],
-        );
+        // As in Mesos, the labelled reservations are made inside the timed loop.
+        let (total, used) = match shape {
+            Shape::Unreserved => (total.clone(), used.clone()),
+            Shape::Labelled => labelled_agent(i, &total, &used),
+        };
+        alloc.add_agent(id.clone(), total, vec![(fw, role.to_string(), used)]);
     }
     let add_agents = start.elapsed();
     println!("Added {agents} agents in {:.3}ms", ms(add_agents));
@@ -90,9 +165,28 @@ fn setup(agents: usize, frameworks: usize) -> (Allocator, Vec<FrameworkId>, Dura
 
 /// Runs the workload and prints Mesos-style lines to stdout; returns the figures.
 pub fn decline_offers(agents: usize, frameworks: usize, rounds: usize) -> DeclineOffersReport {
+    run_declines(agents, frameworks, rounds, Shape::Unreserved)
+}
+
+/// Mesos' ResourceLabels (see the module documentation): DeclineOffers with two labelled
+/// reservations per agent. Same lines; the summary starts with `W1 ResourceLabels`.
+pub fn resource_labels(agents: usize, frameworks: usize, rounds: usize) -> DeclineOffersReport {
+    run_declines(agents, frameworks, rounds, Shape::Labelled)
+}
+
+fn run_declines(
+    agents: usize,
+    frameworks: usize,
+    rounds: usize,
+    shape: Shape,
+) -> DeclineOffersReport {
     let frameworks = frameworks.max(1);
-    println!("Using {agents} agents and {frameworks} frameworks, {rounds} rounds (DeclineOffers)");
-    let (mut alloc, _fw_ids, add_frameworks, add_agents) = setup(agents, frameworks);
+    let name = match shape {
+        Shape::Unreserved => "DeclineOffers",
+        Shape::Labelled => "ResourceLabels",
+    };
+    println!("Using {agents} agents and {frameworks} frameworks, {rounds} rounds ({name})");
+    let (mut alloc, _fw_ids, add_frameworks, add_agents) = setup(agents, frameworks, shape);
     let interval = alloc.config().allocation_interval;
 
     let refuse = Some(Duration::from_secs(i32::MAX as u64));
@@ -148,9 +242,12 @@ pub fn decline_offers(agents: usize, frameworks: usize, rounds: usize) -> Declin
     println!(
         "rounds that made offers ({busy_count}): {busy_median:.3} ms median, {busy_max:.3} ms max"
     );
-    let (aim, peer) = decline_offers_reference(agents, frameworks);
+    let (aim, peer) = match shape {
+        Shape::Unreserved => decline_offers_reference(agents, frameworks),
+        Shape::Labelled => resource_labels_reference(agents, frameworks),
+    };
     println!(
-        "W1 DeclineOffers: {agents} agents x {frameworks} frameworks, {rounds} rounds: {busy_median:.3} ms per offering round median, {busy_max:.3} ms max; added {agents} agents in {:.3} ms (aim {aim}; Mesos {peer})",
+        "W1 {name}: {agents} agents x {frameworks} frameworks, {rounds} rounds: {busy_median:.3} ms per offering round median, {busy_max:.3} ms max; added {agents} agents in {:.3} ms (aim {aim}; Mesos {peer})",
         ms(add_agents)
     );
     report
@@ -171,6 +268,18 @@ fn decline_offers_reference(agents: usize, frameworks: usize) -> (&'static str, 
     }
 }
 
+/// The aim and Mesos' published figure for ResourceLabels: Mesos publishes none; the W1
+/// aims are the DeclineOffers ones.
+fn resource_labels_reference(agents: usize, frameworks: usize) -> (&'static str, &'static str) {
+    match (agents, frameworks) {
+        (10_000, 1_000) => (
+            "100 ms per round, 100 ms to add 10k agents, as DeclineOffers",
+            "none published",
+        ),
+        _ => ("none for this grid", "none published"),
+    }
+}
+
 /// Mesos' `SuppressOffers` (and, with `extreme`, `ExtremeSuppressOffers`): five allocation
 /// cycles; before each, another fifth of the frameworks suppress offers (with `extreme`,
 /// 99 % suppress from the first cycle), and the previous cycle's offers are recovered with
@@ -183,7 +292,7 @@ pub fn suppress_offers(agents: usize, frameworks: usize, extreme: bool) -> Vec<D
         "SuppressOffers"
     };
     println!("Using {agents} agents and {frameworks} frameworks ({name})");
-    let (mut alloc, fw_ids, _, _) = setup(agents, frameworks);
+    let (mut alloc, fw_ids, _, _) = setup(agents, frameworks, Shape::Unreserved);
     let interval = alloc.config().allocation_interval;
     let mut now = Duration::ZERO;
     let mut outstanding: Vec<crate::Grant> = Vec::new();
@@ -330,7 +439,8 @@ fn env_usize(name: &str) -> Option<usize> {
 
 /// Entry point for a bench binary: `AGENTS` (default 10,000), `FRAMEWORKS` (1,000) and
 /// `ROUNDS` (2 × frameworks) from the environment, or `--agents N --frameworks N
-/// --rounds N` on the command line.
+/// --rounds N` on the command line. `W1_ONLY=DeclineOffers` or `W1_ONLY=ResourceLabels`
+/// runs that workload alone.
 pub fn main_from_env() {
     let mut agents = env_usize("AGENTS").unwrap_or(10_000);
     let mut frameworks = env_usize("FRAMEWORKS").unwrap_or(1_000);
@@ -351,7 +461,16 @@ pub fn main_from_env() {
         i += 2;
     }
     let rounds = rounds.unwrap_or(2 * frameworks);
+    let only = std::env::var("W1_ONLY").unwrap_or_default();
+    if only == "ResourceLabels" {
+        resource_labels(agents, frameworks, rounds);
+        return;
+    }
     decline_offers(agents, frameworks, rounds);
+    if only == "DeclineOffers" {
+        return;
+    }
+    resource_labels(agents, frameworks, rounds);
     suppress_offers(agents, frameworks, false);
     suppress_offers(agents, frameworks, true);
     for (small, large) in [(25, 5), (250, 50), (2500, 500)] {

@@ -1,8 +1,13 @@
 //! One allocation cycle (`__generateOffers`, stage 2) when no quota is set; with quota,
 //! `quota_cycle.rs` runs both stages.
+//!
+//! An agent whose free chunk holds no reservations (the common case) gives the whole
+//! chunk to the first eligible framework. One with free reserved resources is offered
+//! role by role: each role in DRF order is offered the unreserved part plus what is
+//! reserved for it or its ancestors, so reserved resources reach only their role.
 
 use crate::filters::recompute_blocked;
-use crate::res::Res;
+use crate::res::{Names, Res};
 use crate::sorter::{Key, Node, Tree};
 use crate::{nanos, Agent, Allocator, Grant};
 use std::sync::Arc;
@@ -98,9 +103,21 @@ pub(crate) fn pick_part(
         })
 }
 
-/// Whether a chunk may be offered (`--min_allocatable_resources`).
-pub(crate) fn allocatable(min_alloc: &[Res], chunk: &Res) -> bool {
-    !chunk.is_empty() && (min_alloc.is_empty() || min_alloc.iter().any(|m| chunk.contains(m)))
+/// Whether a chunk may be offered (`--min_allocatable_resources`). Reserved quantities
+/// count as Mesos' `ResourceQuantities` do: `cpus(role1):8` meets `cpus:0.01`.
+pub(crate) fn allocatable(min_alloc: &[Res], names: &Names, chunk: &Res) -> bool {
+    if chunk.is_empty() {
+        return false;
+    }
+    if min_alloc.is_empty() {
+        return true;
+    }
+    if !chunk.has_reservations() {
+        return min_alloc.iter().any(|m| chunk.contains(m));
+    }
+    min_alloc
+        .iter()
+        .any(|m| chunk.contains_quantities(m, names))
 }
 
 /// The `(role, slot)` that gets this agent's chunk, if any.
@@ -140,6 +157,10 @@ impl Allocator {
                 if agent.free.is_empty() {
                     continue;
                 }
+                if agent.free.has_reservations() {
+                    self.allocate_by_role(ax, gpu_filter, &mut grants);
+                    continue;
+                }
                 let allocatable = self.min_alloc.is_empty()
                     || self.min_alloc.iter().any(|m| agent.free.contains(m));
                 if !allocatable {
@@ -159,12 +180,72 @@ impl Allocator {
         grants
     }
 
+    /// An agent with free reserved resources: roles in DRF order, each offered what it
+    /// may use of the free chunk (the unreserved part, taken by the first role served,
+    /// and its reservations), to its first unfiltered eligible framework.
+    fn allocate_by_role(&mut self, ax: u32, gpu_filter: bool, grants: &mut Vec<Grant>) {
+        let mut served: Vec<u32> = Vec::new();
+        loop {
+            let hit = {
+                let agent = self.agents[ax as usize].as_mut().expect("live agent");
+                if agent.free.is_empty() {
+                    return;
+                }
+                if agent.blocked_for.as_ref() != Some(&agent.free) {
+                    recompute_blocked(agent);
+                }
+                let agent = &*agent;
+                let gpu_only = gpu_filter && agent.has_gpus;
+                let (min_alloc, names) = (&self.min_alloc, &self.names);
+                self.tree.find(&mut |rx, node: &Node| {
+                    if served.contains(&rx) {
+                        return None;
+                    }
+                    let chunk = agent.free.allocatable_to(&node.path);
+                    if !allocatable(min_alloc, names, &chunk) {
+                        return None;
+                    }
+                    pick_part(node, rx, agent, gpu_only, &chunk, &[])
+                })
+            };
+            let Some((rx, slot)) = hit else {
+                return;
+            };
+            served.push(rx);
+            let agent = self.agents[ax as usize].as_ref().expect("live agent");
+            let chunk = agent
+                .free
+                .allocatable_to(&self.tree.node(rx).path)
+                .into_owned();
+            if let Some(g) = self.grant_chunk(ax, rx, slot, chunk) {
+                grants.push(g);
+            }
+        }
+    }
+
     /// Allocates the agent's whole free chunk to the client.
     fn grant(&mut self, ax: u32, rx: u32, slot: u32) -> Option<Grant> {
         let a = self.agents[ax as usize].as_mut().expect("live agent");
         let chunk = std::mem::take(&mut a.free);
+        self.record_grant(ax, rx, slot, chunk)
+    }
+
+    /// Allocates `chunk`, a part of the agent's free chunk, to the client.
+    fn grant_chunk(&mut self, ax: u32, rx: u32, slot: u32, chunk: Res) -> Option<Grant> {
+        let a = self.agents[ax as usize].as_mut().expect("live agent");
+        if a.free.sub(&chunk).is_err() {
+            debug_assert!(false, "a granted part must be free");
+            return None;
+        }
+        self.record_grant(ax, rx, slot, chunk)
+    }
+
+    /// Accounts `chunk`, already taken from the agent's free chunk, to the client.
+    fn record_grant(&mut self, ax: u32, rx: u32, slot: u32, chunk: Res) -> Option<Grant> {
+        let a = self.agents[ax as usize].as_mut().expect("live agent");
         let resources = chunk.to_resources(&self.names);
-        self.tree.change_alloc(rx, slot, &chunk.s, true);
+        self.tree
+            .change_alloc(rx, slot, &chunk.quantities(&self.names), true);
         if a.last_chunk.as_deref() != Some(&chunk) {
             a.last_chunk = Some(Arc::new(chunk.clone()));
         }

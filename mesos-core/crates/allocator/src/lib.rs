@@ -35,6 +35,8 @@ mod proptests;
 #[cfg(test)]
 mod quota_tests;
 #[cfg(test)]
+mod reservation_tests;
+#[cfg(test)]
 mod tests;
 
 pub use quota::{QuotaConfig, QuotaStatus};
@@ -278,8 +280,10 @@ impl Allocator {
             self.remove_agent(&agent);
         }
         let total = Res::from_resources(&total, &mut self.names);
-        let has_gpus = total.scalar(self.gpus_ix) > 0;
-        add_scalars(&mut self.tree.totals, &total.s);
+        let quantities = total.quantities(&self.names);
+        let has_gpus = quantities.get(self.gpus_ix).is_some_and(|m| *m > 0);
+        add_scalars(&mut self.tree.totals, &quantities);
+        drop(quantities);
         self.tree.dirty = true;
         let a = Agent {
             id: agent.clone(),
@@ -317,14 +321,15 @@ impl Allocator {
         };
         let a = self.agents[ax as usize].take().expect("live agent");
         self.agent_free.push(ax);
-        sub_scalars(&mut self.tree.totals, &a.total.s);
+        sub_scalars(&mut self.tree.totals, &a.total.quantities(&self.names));
         self.tree.dirty = true;
         let mut touched: BTreeSet<(u32, u32)> = BTreeSet::new();
         let mut allocs: Vec<((u32, u32), Res)> = a.alloc_by.into_iter().collect();
         allocs.sort_by_key(|(k, _)| *k);
         for ((rx, slot), r) in allocs {
             self.tree.client_mut(rx, slot).alloc_agents.remove(&ax);
-            self.tree.change_alloc(rx, slot, &r.s, false);
+            self.tree
+                .change_alloc(rx, slot, &r.quantities(&self.names), false);
             touched.insert((rx, slot));
         }
         for f in a.filters {
@@ -659,7 +664,8 @@ impl Allocator {
         if now_empty {
             self.tree.client_mut(rx, slot).alloc_agents.remove(&ax);
         }
-        self.tree.change_alloc(rx, slot, &take.s, false);
+        self.tree
+            .change_alloc(rx, slot, &take.quantities(&self.names), false);
     }
 
     /// Accounts resources as used by a framework without an offer (tasks reported by a
@@ -699,7 +705,8 @@ impl Allocator {
             };
             debug_assert!(merged, "allocation bookkeeping out of sync");
             self.tree.client_mut(rx, slot).alloc_agents.insert(ax);
-            self.tree.change_alloc(rx, slot, &take.s, true);
+            self.tree
+                .change_alloc(rx, slot, &take.quantities(&self.names), true);
         }
         self.gc_client(fx, rx, slot);
     }
@@ -800,7 +807,7 @@ impl Allocator {
         let mut by_client: FastMap<(u32, u32), Vec<i64>> = FastMap::default();
         for (ax, a) in self.agents.iter().enumerate() {
             let Some(a) = a else { continue };
-            add_scalars(&mut totals, &a.total.s);
+            add_scalars(&mut totals, &a.total.quantities(&self.names));
             let mut sum = a.free.clone();
             let mut keys: Vec<&(u32, u32)> = a.alloc_by.keys().collect();
             keys.sort();
@@ -811,7 +818,7 @@ impl Allocator {
                 }
                 sum.add(r)
                     .map_err(|_| format!("agent {}: allocations overlap", a.id))?;
-                add_scalars(by_client.entry(*k).or_default(), &r.s);
+                add_scalars(by_client.entry(*k).or_default(), &r.quantities(&self.names));
                 if !self
                     .tree
                     .client(k.0, k.1)

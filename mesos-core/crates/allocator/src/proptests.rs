@@ -2,7 +2,7 @@
 
 use crate::*;
 use mesos_proto::ids::{AgentId, FrameworkId};
-use mesos_proto::resources::{RangeSet, Resources};
+use mesos_proto::resources::{Label, RangeSet, Reservation, Reservations, Resources};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +19,14 @@ enum Op {
         mem: u32,
         gpus: bool,
         ports: (u64, u64),
+    },
+    /// An agent with unreserved cpus and mem and dynamic reservations of cpus for roles
+    /// other than `*`, labelled with one of three labels.
+    AddReservedAgent {
+        i: usize,
+        cpus: u32,
+        mem: u32,
+        reserved: Vec<(usize, u32, u8)>,
     },
     RemoveAgent(usize),
     ToggleAgent(usize),
@@ -88,6 +96,15 @@ fn arb_op() -> impl Strategy<Value = Op> {
             .prop_map(|(j, role)| Op::Revive { j, role }),
         1 => (0..ROLES.len(), 1u32..5).prop_map(|(role, w)| Op::SetWeight { role, w }),
         2 => (0u64..15).prop_map(Op::Advance),
+    ]
+}
+
+/// `arb_op` plus agents with reservations.
+fn arb_reserved_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        10 => arb_op(),
+        3 => (0..AGENTS, 0u32..4, 0u32..4, proptest::collection::vec((1..ROLES.len(), 1u32..4, 0u8..3), 1..4))
+            .prop_map(|(i, cpus, mem, reserved)| Op::AddReservedAgent { i, cpus, mem, reserved }),
     ]
 }
 
@@ -204,6 +221,43 @@ fn apply(a: &mut Allocator, m: &mut Model, op: Op) -> Result<(), TestCaseError> 
                 },
             );
         }
+        Op::AddReservedAgent {
+            i,
+            cpus,
+            mem,
+            reserved,
+        } => {
+            if m.agents.contains_key(&i) {
+                return Ok(());
+            }
+            let mut total = Resources::new()
+                .with_scalar("cpus", cpus as f64)
+                .with_scalar("mem", 32.0 * mem as f64);
+            for (role, n, label) in reserved {
+                let r = Reservation::new_dynamic(
+                    ROLES[role],
+                    Some("p"),
+                    vec![
+                        Label::new("k", "v"),
+                        Label::new("unique", format!("{i}-{label}")),
+                    ],
+                );
+                let r = Reservations::one(r).unwrap();
+                total = total.aggregate(
+                    &Resources::new()
+                        .with_scalar("cpus", n as f64)
+                        .into_reserved(&r),
+                );
+            }
+            a.add_agent(aid(i), total.clone(), vec![]);
+            m.agents.insert(
+                i,
+                MAgent {
+                    total,
+                    active: true,
+                },
+            );
+        }
         Op::RemoveAgent(i) => {
             a.remove_agent(&aid(i));
             m.agents.remove(&i);
@@ -279,10 +333,20 @@ fn apply(a: &mut Allocator, m: &mut Model, op: Op) -> Result<(), TestCaseError> 
                 let j: usize = g.framework_id.value[1..].parse().unwrap();
                 let ag = m.agents.get(&i).expect("grant on a known agent");
                 prop_assert!(ag.active, "grant on an inactive agent");
-                // Quota chops agents: then one agent may be granted to several roles.
+                // Quota chops agents, and reservations are offered role by role: then one
+                // agent may be granted to several roles.
                 prop_assert!(
-                    !seen_agents.contains(&i) || !m.quotas.is_empty(),
+                    !seen_agents.contains(&i)
+                        || !m.quotas.is_empty()
+                        || ag.total.has_reservations(),
                     "two grants on one agent in a cycle"
+                );
+                prop_assert!(
+                    g.resources
+                        .reservations()
+                        .all(|k| k.allocatable_to(&g.role)),
+                    "resources reserved for another role granted to {}",
+                    g.role
                 );
                 seen_agents.push(i);
                 let f = m.frameworks.get(&j).expect("grant to a known framework");
@@ -297,7 +361,7 @@ fn apply(a: &mut Allocator, m: &mut Model, op: Op) -> Result<(), TestCaseError> 
                     prop_assert!(f.gpu, "GPU agent offered to a non-GPU framework");
                 }
                 prop_assert!(
-                    g.resources.scalar("cpus") >= 0.01 || g.resources.scalar("mem") >= 32.0,
+                    g.resources.quantity("cpus") >= 0.01 || g.resources.quantity("mem") >= 32.0,
                     "chunk below min_allocatable"
                 );
                 for (fj, role, fi, refused, expires) in &m.filters {
@@ -346,11 +410,11 @@ fn apply(a: &mut Allocator, m: &mut Model, op: Op) -> Result<(), TestCaseError> 
                 return Ok(());
             }
             // Work conservation: an agent left with an allocatable chunk has no framework
-            // that could take it.
+            // that could take it (a role's chunk: the unreserved part and its reservations).
             for (&i, ag) in &m.agents {
                 let free = ag.total.saturating_sub(&m.agent_alloc(i));
-                let allocatable = free.scalar("cpus") >= 0.01 || free.scalar("mem") >= 32.0;
-                if !ag.active || !allocatable || seen_agents.contains(&i) {
+                let seen = seen_agents.contains(&i) && !ag.total.has_reservations();
+                if !ag.active || seen {
                     continue;
                 }
                 for (&j, f) in &m.frameworks {
@@ -358,12 +422,16 @@ fn apply(a: &mut Allocator, m: &mut Model, op: Op) -> Result<(), TestCaseError> 
                         continue;
                     }
                     for role in f.roles.iter().filter(|r| !f.suppressed.contains(r)) {
+                        let chunk = free.allocatable_to(role);
+                        if chunk.quantity("cpus") < 0.01 && chunk.quantity("mem") < 32.0 {
+                            continue;
+                        }
                         let filtered = m.filters.iter().any(|(fj, fr, fi, refused, exp)| {
                             *fj == j
                                 && fr == role
                                 && *fi == i
                                 && *exp > m.now
-                                && refused.contains(&free)
+                                && refused.contains(&chunk)
                         });
                         prop_assert!(
                             filtered,
@@ -514,6 +582,15 @@ proptest! {
     #[test]
     fn random_operations_keep_the_invariants(ops in proptest::collection::vec(arb_op(), 1..80)) {
         let mut a = Allocator::new(AllocatorConfig { seed: 7, ..Default::default() });
+        let mut m = Model::default();
+        for op in ops {
+            apply(&mut a, &mut m, op)?;
+        }
+    }
+
+    #[test]
+    fn random_operations_with_reservations_keep_the_invariants(ops in proptest::collection::vec(arb_reserved_op(), 1..80)) {
+        let mut a = Allocator::new(AllocatorConfig { seed: 13, ..Default::default() });
         let mut m = Model::default();
         for op in ops {
             apply(&mut a, &mut m, op)?;

@@ -16,6 +16,10 @@
 //!
 //! Top-level roles whose limit leaves no allocatable chunk are `capped` for the cycle and
 //! skipped; when every eligible framework is under a capped role, stage 2 ends at once.
+//!
+//! Reserved resources are never chopped: a role's chunk holds all of its free
+//! reservations (and its ancestors'), none of other roles'. Quota consumption counts
+//! allocated reservations; unallocated ones are not counted yet (Mesos counts them).
 
 use crate::cycle::{allocatable, pick_part, pick_whole};
 use crate::filters::recompute_blocked;
@@ -169,7 +173,7 @@ impl Allocator {
     /// Whether the agent's free chunk could be offered at all.
     fn agent_open(&self, ax: u32) -> bool {
         let a = self.agents[ax as usize].as_ref().expect("live agent");
-        allocatable(&self.min_alloc, &a.free)
+        allocatable(&self.min_alloc, &self.names, &a.free)
     }
 
     fn stage1_agent(&mut self, ax: u32, cy: &mut Cycle) {
@@ -204,8 +208,8 @@ impl Allocator {
             let Some(s) = cy.stage1_scalars(&agent.free.s, q, &node.sub) else {
                 break;
             };
-            let chunk = agent.free.with_scalars(s);
-            if !allocatable(&self.min_alloc, &chunk) {
+            let chunk = agent.free.allocatable_to(&node.path).with_scalars(s);
+            if !allocatable(&self.min_alloc, &self.names, &chunk) {
                 break;
             }
             if agent.blocked_for.as_ref() != Some(&agent.free) {
@@ -252,9 +256,25 @@ impl Allocator {
             let q = top.quota.as_deref().map(|q| (q, top.sub.as_slice()));
             let chopped = cy.stage2_scalars(&agent.free.s, q, &mut buf);
             let gpu_only = gpu_filter && agent.has_gpus;
-            let (hit, chunk) = if chopped {
+            let (hit, chunk) = if agent.free.has_reservations() {
+                // Each role under `t` has its own chunk: its reservations differ.
+                let base = agent.free.with_scalars(buf.clone());
+                let (min_alloc, names) = (&self.min_alloc, &self.names);
+                let hit = self.tree.find_under(t, &mut |rx, node| {
+                    let chunk = base.allocatable_to(&node.path);
+                    if !allocatable(min_alloc, names, &chunk) {
+                        return None;
+                    }
+                    pick_part(node, rx, agent, gpu_only, &chunk, &[])
+                });
+                let Some((rx, _)) = hit else {
+                    continue;
+                };
+                let chunk = base.allocatable_to(&self.tree.node(rx).path).into_owned();
+                (hit, chunk)
+            } else if chopped {
                 let chunk = agent.free.with_scalars(buf.clone());
-                if !allocatable(&self.min_alloc, &chunk) {
+                if !allocatable(&self.min_alloc, &self.names, &chunk) {
                     continue;
                 }
                 let hit = self.tree.find_under(t, &mut |rx, node| {
@@ -304,9 +324,10 @@ impl Allocator {
                 a.alloc_by.insert((rx, slot), chunk.clone());
             }
         }
-        self.tree.change_alloc(rx, slot, &chunk.s, true);
+        let q = chunk.quantities(&self.names);
+        self.tree.change_alloc(rx, slot, &q, true);
         self.tree.client_mut(rx, slot).alloc_agents.insert(ax);
-        sub_scalars(&mut cy.available, &chunk.s);
+        sub_scalars(&mut cy.available, &q);
         if let Some((unmet, key)) = before {
             let n = self.tree.node_mut(top);
             let q = n.quota.as_deref().expect("quota kept during a cycle");

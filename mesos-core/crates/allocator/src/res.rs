@@ -4,9 +4,14 @@
 //!
 //! Conversion to and from `mesos_proto::resources::Resources` happens only at the API
 //! boundary, so the allocation loop never compares or allocates name strings.
+//!
+//! `s` and `rg` hold unreserved resources only. Reserved resources (rare, and keyed by
+//! their whole reservation stack, labels included) live in `other` with the set-valued
+//! ones; [`Res::quantities`] adds their scalars back for DRF shares and totals.
 
 use crate::util::FastMap;
 use mesos_proto::resources::{from_milli, Milli, RangeSet, Resources};
+use std::borrow::Cow;
 
 /// Sorted, disjoint, non-adjacent inclusive intervals.
 pub(crate) type Ranges = Vec<(u64, u64)>;
@@ -60,6 +65,9 @@ impl Names {
     }
     pub fn name(&self, i: usize) -> &str {
         &self.names[i]
+    }
+    fn index(&self, name: &str) -> Option<usize> {
+        self.ix.get(name).copied()
     }
 }
 
@@ -159,12 +167,26 @@ pub(crate) fn rg_intersect(a: &[(u64, u64)], b: &[(u64, u64)]) -> Ranges {
 
 /// Dense scalars (`s[i]` = quantity of interned name `i` in thousandths, trailing zeros
 /// trimmed), ranges by interned name (sorted by name index, never empty), and the
-/// set-valued rest. Equality is structural.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// set-valued and reserved rest. Equality is structural.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Res {
     pub s: Vec<Milli>,
     pub rg: Vec<(u32, Ranges)>,
     pub other: Resources,
+}
+
+impl PartialEq for Res {
+    /// Structural, with a shortcut for the usual empty `other` (the allocation loop
+    /// compares an agent's free chunk with the one its filter bits were computed for).
+    fn eq(&self, o: &Res) -> bool {
+        self.s == o.s
+            && self.rg == o.rg
+            && match (self.other.is_empty(), o.other.is_empty()) {
+                (true, true) => true,
+                (false, false) => self.other == o.other,
+                _ => false,
+            }
+    }
 }
 
 impl Res {
@@ -189,14 +211,11 @@ impl Res {
         let other = if names.probe.contains(r) {
             Resources::new()
         } else {
-            let mut known = Resources::new();
-            for (name, m) in r.scalars() {
-                known = known.with_scalar(name, from_milli(m));
+            let reserved: Vec<&str> = r.reserved_scalars().map(|(name, _)| name).collect();
+            for name in reserved {
+                names.intern_scalar(name);
             }
-            for (name, set) in r.all_ranges() {
-                known = known.with_ranges(name, set.clone());
-            }
-            r.saturating_sub(&known)
+            r.reserved_and_sets()
         };
         let mut out = Res { s, rg, other };
         out.trim();
@@ -204,7 +223,11 @@ impl Res {
     }
 
     pub fn to_resources(&self, names: &Names) -> Resources {
-        let mut r = self.other.clone();
+        let mut r = if self.other.is_empty() {
+            Resources::new()
+        } else {
+            self.other.clone()
+        };
         for (i, &m) in self.s.iter().enumerate() {
             if m > 0 {
                 r = r.with_scalar(names.name(i), from_milli(m));
@@ -217,6 +240,64 @@ impl Res {
             );
         }
         r
+    }
+
+    /// Scalar quantities by interned name, reserved ones included (what DRF shares, role
+    /// allocations and cluster totals count). Borrows `s` when nothing is reserved.
+    pub fn quantities<'a>(&'a self, names: &Names) -> Cow<'a, [Milli]> {
+        if !self.other.has_reservations() {
+            return Cow::Borrowed(&self.s);
+        }
+        let mut q = self.s.clone();
+        for (name, m) in self.other.reserved_scalars() {
+            // Every reserved scalar name is interned by `from_resources`.
+            let Some(i) = names.index(name) else {
+                debug_assert!(false, "reserved scalar '{name}' not interned");
+                continue;
+            };
+            if q.len() <= i {
+                q.resize(i + 1, 0);
+            }
+            q[i] = q[i].saturating_add(m);
+        }
+        Cow::Owned(q)
+    }
+
+    /// Whether `self` holds at least the quantities of `min` (unreserved), counting
+    /// reserved resources as if unreserved.
+    pub fn contains_quantities(&self, min: &Res, names: &Names) -> bool {
+        let q = self.quantities(names);
+        if min
+            .s
+            .iter()
+            .enumerate()
+            .any(|(i, m)| q.get(i).copied().unwrap_or(0) < *m)
+        {
+            return false;
+        }
+        if !min.rg.is_empty() || !min.other.is_empty() {
+            let flat = self.to_resources(names).flatten();
+            return flat.contains(&min.to_resources(names));
+        }
+        true
+    }
+
+    pub fn has_reservations(&self) -> bool {
+        self.other.has_reservations()
+    }
+
+    /// What may be offered to a framework allocating to `role`: the unreserved part and
+    /// the reservations of `role` or its ancestors. Borrows `self` when nothing is
+    /// reserved.
+    pub fn allocatable_to(&self, role: &str) -> Cow<'_, Res> {
+        if !self.other.has_reservations() {
+            return Cow::Borrowed(self);
+        }
+        Cow::Owned(Res {
+            s: self.s.clone(),
+            rg: self.rg.clone(),
+            other: self.other.allocatable_to(role),
+        })
     }
 
     /// Only the scalar part.
@@ -246,11 +327,6 @@ impl Res {
             self.s.pop();
         }
         self.rg.retain(|(_, r)| !r.is_empty());
-    }
-
-    #[inline]
-    pub fn scalar(&self, i: usize) -> Milli {
-        self.s.get(i).copied().unwrap_or(0)
     }
 
     fn ranges_of(&self, i: u32) -> &[(u64, u64)] {
@@ -301,11 +377,10 @@ impl Res {
         {
             return Err(());
         }
-        let merged_other = if other.other.is_empty() {
-            None
-        } else {
-            Some(self.other.checked_add(&other.other).map_err(|_| ())?)
-        };
+        if !other.other.is_empty() {
+            // Checked and applied in place; `self.other` is unchanged on error.
+            self.other.try_add_assign(&other.other).map_err(|_| ())?;
+        }
         if self.s.len() < other.s.len() {
             self.s.resize(other.s.len(), 0);
         }
@@ -320,9 +395,6 @@ impl Res {
                     self.rg.sort_unstable_by_key(|(n, _)| *n);
                 }
             }
-        }
-        if let Some(o) = merged_other {
-            self.other = o;
         }
         self.trim();
         Ok(())
@@ -342,7 +414,7 @@ impl Res {
             }
         }
         if !other.other.is_empty() {
-            self.other = self.other.saturating_sub(&other.other);
+            self.other.saturating_sub_assign(&other.other);
         }
         self.trim();
         Ok(())

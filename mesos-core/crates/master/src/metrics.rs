@@ -7,7 +7,15 @@ use mesos_proto::v1::TaskState;
 use serde_json::{Map, Value};
 
 fn total<'a>(it: impl Iterator<Item = &'a Resources>) -> Resources {
-    it.fold(Resources::new(), |acc, r| acc.aggregate(r))
+    // Reservations are flattened first: quantities are all that is read, and labelled
+    // reservations unique to each agent would otherwise never merge.
+    it.fold(Resources::new(), |acc, r| {
+        if r.has_reservations() {
+            acc.aggregate(&r.flatten())
+        } else {
+            acc.aggregate(r)
+        }
+    })
 }
 
 fn load_avg() -> [f64; 3] {
@@ -112,8 +120,8 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
     let used = total(active_agents.iter().map(|a| &a.used));
     let offered = total(active_agents.iter().map(|a| &a.offered));
     for r in ["cpus", "mem", "disk", "gpus"] {
-        let tot = t.scalar(r);
-        let u = used.scalar(r);
+        let tot = t.quantity(r);
+        let u = used.quantity(r);
         put(&format!("master/{r}_total"), tot);
         put(&format!("master/{r}_used"), u);
         put(
@@ -126,7 +134,7 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
         put(&format!("allocator/mesos/resources/{r}/total"), tot);
         put(
             &format!("allocator/mesos/resources/{r}/offered_or_allocated"),
-            u + offered.scalar(r),
+            u + offered.quantity(r),
         );
     }
     put("master/outstanding_offers", s.offers.len() as f64);
@@ -176,9 +184,9 @@ pub fn snapshot(s: &Snapshot) -> Map<String, Value> {
         let share = ["cpus", "mem", "disk", "gpus"]
             .iter()
             .map(|r| {
-                let tot = t.scalar(r);
+                let tot = t.quantity(r);
                 if tot > 0.0 {
-                    (role.allocated.scalar(r) + role.offered.scalar(r)) / tot
+                    (role.allocated.quantity(r) + role.offered.quantity(r)) / tot
                 } else {
                     0.0
                 }

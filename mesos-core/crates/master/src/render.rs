@@ -269,8 +269,11 @@ pub fn agent_json(a: &AgentView) -> Value {
     m.insert("resources".into(), r.total.summary());
     m.insert("used_resources".into(), a.used.summary());
     m.insert("offered_resources".into(), a.offered.summary());
-    m.insert("unreserved_resources".into(), r.total.summary());
-    m.insert("reserved_resources".into(), json!({}));
+    m.insert(
+        "unreserved_resources".into(),
+        r.total.unreserved().summary(),
+    );
+    m.insert("reserved_resources".into(), reserved_json(&r.total));
     m.insert("active".into(), json!(r.status == AgentStatus::Active));
     m.insert("deactivated".into(), json!(false));
     m.insert("version".into(), json!(r.version));
@@ -550,6 +553,17 @@ pub fn tasks_json(
         .map(task_json)
         .collect();
     Ok(json!({ "tasks": page }))
+}
+
+/// `reserved_resources`: a `ResourceSummary` per role the agent has reservations for.
+fn reserved_json(total: &Resources) -> Value {
+    Value::Object(
+        total
+            .reserved_by_role()
+            .into_iter()
+            .map(|(role, r)| (role, r.summary()))
+            .collect(),
+    )
 }
 
 pub fn roles_json(s: &Snapshot) -> Value {
@@ -923,11 +937,19 @@ impl<'a> Writer<'a> {
             self.value(&t);
         }
         self.key(first, "reserved_resources");
-        self.raw(b"{}");
+        if r.total.has_reservations() {
+            self.value(&reserved_json(&r.total));
+        } else {
+            self.raw(b"{}");
+        }
         self.key(first, "resources");
         self.summary(&r.total);
         self.key(first, "unreserved_resources");
-        self.summary(&r.total);
+        if r.total.has_reservations() {
+            self.summary(&r.total.unreserved());
+        } else {
+            self.summary(&r.total);
+        }
         self.key(first, "used_resources");
         self.summary(&a.used);
         self.key(first, "version");

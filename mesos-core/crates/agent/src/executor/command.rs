@@ -542,7 +542,7 @@ impl Executor {
                     )
                 } else if oom_killed {
                     let mem = mesos_proto::resources::Resources::from_wire(&task.resources)
-                        .map(|r| r.scalar("mem"))
+                        .map(|r| r.quantity("mem"))
                         .unwrap_or(0.0)
                         + crate::executors::COMMAND_EXECUTOR_MEM;
                     how = format!(

@@ -71,7 +71,12 @@ fn snapshot() -> Snapshot {
         AgentView {
             record: AgentRecord {
                 info,
-                total: Resources::parse_flag("cpus:4;mem:1024;ports:[1-10]").unwrap(),
+                total: Resources::parse_flag(if n == 1 {
+                    "cpus:4;mem:1024;ports:[1-10];cpus(role1):2;disk(eng/dev):5"
+                } else {
+                    "cpus:4;mem:1024;ports:[1-10]"
+                })
+                .unwrap(),
                 conn: None,
                 status,
                 version: "1.11.0".into(),
@@ -179,6 +184,29 @@ fn written_state_is_the_value_state_byte_for_byte() {
         String::from_utf8(written).unwrap(),
         String::from_utf8(expected).unwrap()
     );
+}
+
+#[test]
+fn reserved_resources_are_summed_by_role() {
+    let state = state_json(&snapshot());
+    let s1 = state["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "S1")
+        .unwrap();
+    assert_eq!(s1["resources"]["cpus"], json!(6.0));
+    assert_eq!(s1["unreserved_resources"]["cpus"], json!(4.0));
+    assert_eq!(s1["unreserved_resources"]["disk"], json!(0.0));
+    assert_eq!(s1["reserved_resources"]["role1"]["cpus"], json!(2.0));
+    assert_eq!(s1["reserved_resources"]["eng/dev"]["disk"], json!(5.0));
+    let s0 = state["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "S0")
+        .unwrap();
+    assert_eq!(s0["reserved_resources"], json!({}));
 }
 
 #[test]

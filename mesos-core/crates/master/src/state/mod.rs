@@ -9,6 +9,8 @@ mod agents;
 mod frameworks;
 mod offers;
 mod quota;
+#[cfg(test)]
+mod reservation_tests;
 mod tasks;
 #[cfg(test)]
 mod tests;
