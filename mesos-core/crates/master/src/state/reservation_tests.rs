@@ -2,22 +2,9 @@
 //! (`cpus(role1):8` in its `--resources`), offers in both wire formats, and a task launched
 //! on the reserved cpus.
 
+use super::tests::master;
 use super::*;
 use serde_json::json;
-
-fn master() -> Master {
-    let info = MasterInfo {
-        id: "M".into(),
-        ip: 0,
-        port: 5050,
-        pid: Some("master@127.0.0.1:5050".into()),
-        hostname: Some("localhost".into()),
-        version: Some("1.11.0".into()),
-        address: None,
-        capabilities: vec![],
-    };
-    Master::new(MasterConfig::new(info), Registry::default(), 1000.0)
-}
 
 fn subscribe(m: &mut Master, stream: &str, caps: &[&str], role: &str) -> FrameworkId {
     let caps: Vec<_> = caps.iter().map(|c| json!({"type": c})).collect();

@@ -7,7 +7,7 @@ use serde_json::json;
 
 const UUID: &str = "D2wrGp0+TFuKfx4tPEtaaQ==";
 
-fn master() -> Master {
+pub(super) fn master() -> Master {
     let info = MasterInfo {
         id: "M".into(),
         ip: 0,
