@@ -2,7 +2,7 @@
 //! (`cpus(role1):8` in its `--resources`), offers in both wire formats, and a task launched
 //! on the reserved cpus.
 
-use super::tests::master;
+use super::tests::{events, master};
 use super::*;
 use serde_json::json;
 
@@ -32,16 +32,6 @@ fn subscribe(m: &mut Master, stream: &str, caps: &[&str], role: &str) -> Framewo
             _ => None,
         })
         .unwrap()
-}
-
-fn events(out: &Outputs, stream: &str) -> Vec<Event> {
-    out.effects
-        .iter()
-        .filter_map(|o| match o {
-            Output::ToFramework { stream: s, event } if s == stream => Some(event.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn offers(out: &Outputs, stream: &str) -> Vec<Offer> {

@@ -39,7 +39,7 @@ fn fw_info(caps: &[&str], failover: f64) -> FrameworkInfo {
     .unwrap()
 }
 
-fn events(out: &Outputs, stream: &str) -> Vec<Event> {
+pub(super) fn events(out: &Outputs, stream: &str) -> Vec<Event> {
     out.effects
         .iter()
         .filter_map(|o| match o {
