@@ -9,6 +9,7 @@
 //! [`executor_mode_requested`] first thing in `main` and call [`run_command_executor`], which
 //! dispatches on the mode.
 
+mod agent_http;
 mod command;
 mod default;
 mod direct;

@@ -60,14 +60,12 @@ impl ExecutorEnv {
     }
 }
 
-pub(super) type ByteStream =
-    std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+use super::agent_http::{AgentHttp, EventStream};
 
 /// An executor's calls to the agent and its updates not yet acknowledged.
 pub(super) struct Session {
     pub env: ExecutorEnv,
-    client: reqwest::Client,
-    url: String,
+    http: AgentHttp,
     /// Sent and not yet acknowledged: resent with every SUBSCRIBE.
     pub unacked: Vec<TaskStatus>,
     log: fn(&str),
@@ -78,12 +76,12 @@ pub(super) struct Session {
 impl Session {
     pub fn new(env: ExecutorEnv, log: fn(&str), forget_refused: bool) -> Session {
         Session {
-            url: format!("http://{}/api/v1/executor", env.agent_endpoint),
+            http: AgentHttp::new(
+                &env.agent_endpoint,
+                "/api/v1/executor",
+                Duration::from_secs(5),
+            ),
             env,
-            client: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
             unacked: Vec::new(),
             log,
             forget_refused,
@@ -95,7 +93,7 @@ impl Session {
     }
 
     /// SUBSCRIBE with the unacknowledged `tasks` and updates; the event stream.
-    pub async fn subscribe(&self, tasks: Vec<&TaskInfo>) -> Result<ByteStream, String> {
+    pub async fn subscribe(&self, tasks: Vec<&TaskInfo>) -> Result<EventStream, String> {
         let updates: Vec<serde_json::Value> =
             self.unacked.iter().map(|s| json!({"status": s})).collect();
         let body = json!({
@@ -104,20 +102,7 @@ impl Session {
             "executor_id": self.env.executor_id,
             "subscribe": {"unacknowledged_tasks": tasks, "unacknowledged_updates": updates},
         });
-        let r = self
-            .client
-            .post(&self.url)
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if r.status() != reqwest::StatusCode::OK {
-            let code = r.status();
-            return Err(format!("{code}: {}", r.text().await.unwrap_or_default()));
-        }
-        Ok(Box::pin(r.bytes_stream()))
+        self.http.stream(&body.to_string()).await
     }
 
     /// A new update of this executor (source EXECUTOR, fresh uuid, timestamped now).
@@ -150,24 +135,17 @@ impl Session {
             "update": {"status": status},
         });
         let res = self
-            .client
-            .post(&self.url)
-            .header("Content-Type", "application/json")
-            .timeout(Duration::from_secs(10))
-            .body(body.to_string())
-            .send()
+            .http
+            .call(&body.to_string(), Duration::from_secs(10))
             .await;
         match res {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) if self.forget_refused && r.status() == reqwest::StatusCode::BAD_REQUEST => {
+            Ok((status, _)) if (200..300).contains(&status) => {}
+            Ok((400, text)) if self.forget_refused => {
                 // The agent refuses this update for good: resending cannot help.
-                self.log(&format!(
-                    "Agent refused an update: {}",
-                    r.text().await.unwrap_or_default()
-                ));
+                self.log(&format!("Agent refused an update: {text}"));
                 self.unacked.retain(|s| s.uuid != uuid);
             }
-            Ok(r) => self.log(&format!("Agent answered {} to an update", r.status())),
+            Ok((status, _)) => self.log(&format!("Agent answered {status} to an update")),
             Err(e) => self.log(&format!("Cannot send an update (will resend): {e}")),
         }
     }
@@ -192,7 +170,7 @@ impl Session {
 /// The event stream from the agent, re-subscribing with exponential backoff while it is
 /// down.
 pub(super) struct Connection {
-    stream: Option<(ByteStream, recordio::Decoder)>,
+    stream: Option<(EventStream, recordio::Decoder)>,
     disconnected_since: Instant,
     backoff: Duration,
     reconnect_at: Instant,
@@ -255,7 +233,6 @@ impl Connection {
     /// The next records of the event stream (pending forever while disconnected); on an
     /// error or the end of the stream, disconnects and schedules re-subscribing.
     pub async fn next_records(&mut self, session: &Session) -> Vec<Vec<u8>> {
-        use futures::StreamExt;
         let chunk = match &mut self.stream {
             Some((stream, _)) => stream.next().await,
             None => std::future::pending().await,
