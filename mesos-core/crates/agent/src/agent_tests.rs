@@ -153,6 +153,21 @@ const U2: &str = "AAAAAAAAAAAAAAAAAAAAAg==";
 const U3: &str = "AAAAAAAAAAAAAAAAAAAAAw==";
 
 #[test]
+fn executors_are_told_the_agents_domain_socket() {
+    let cfg = AgentConfig {
+        domain_socket: Some(std::path::PathBuf::from("/var/lib/mesos/agent.sock")),
+        ..AgentConfig::for_tests()
+    };
+    let mut a = Agent::new(cfg, 7, t(0));
+    a.handle(t(0), Input::Master(registered_msg(false)));
+    let out = run(&mut a, t(1), command_task("t1", "sleep 1"));
+    let env: std::collections::HashMap<_, _> = launch_of(&out).env.iter().cloned().collect();
+    assert_eq!(env["MESOS_DOMAIN_SOCKET"], "/var/lib/mesos/agent.sock");
+    // Executors that do not know it still find the agent over TCP.
+    assert_eq!(env["MESOS_AGENT_ENDPOINT"], "127.0.0.1:5051");
+}
+
+#[test]
 fn command_task_launch_flow() {
     let mut a = registered();
     let out = run(&mut a, t(1), command_task("t1", "echo hello; exit 0"));
@@ -175,6 +190,7 @@ fn command_task_launch_flow() {
     assert_eq!(env["MESOS_HTTP_COMMAND_EXECUTOR"], "1");
     assert_eq!(env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"], "5secs");
     assert_eq!(env["MESOS_SLAVE_ID"], "A-S0");
+    assert!(!env.contains_key("MESOS_DOMAIN_SOCKET"));
     // Executor resources are on top of the task's.
     assert!((l.resources.scalar("cpus") - 1.1).abs() < 1e-9);
     // Checkpointed before the launch.

@@ -448,6 +448,12 @@ impl Agent {
                 "2secs".to_string(),
             ),
         ];
+        if let Some(sock) = &self.cfg.domain_socket {
+            env.push((
+                "MESOS_DOMAIN_SOCKET".to_string(),
+                sock.display().to_string(),
+            ));
+        }
         if let Some(a) = &self.agent_id {
             env.push(("MESOS_SLAVE_ID".to_string(), a.value.clone()));
             env.push(("MESOS_AGENT_ID".to_string(), a.value.clone()));

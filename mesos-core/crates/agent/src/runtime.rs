@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+mod domain_socket;
 mod master_link;
 use master_link::{follow_leader, master_loop, sender_loop};
 
@@ -517,6 +518,15 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
         .await
         .map_err(|e| format!("Cannot bind {}:{}: {e}", flags.ip, flags.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let domain_socket = if flags.http_executor_domain_sockets {
+        domain_socket::location(flags.domain_socket_location.as_deref(), &work_dir)?
+    } else {
+        None
+    };
+    let unix_listener = domain_socket
+        .as_deref()
+        .map(domain_socket::bind)
+        .transpose()?;
     let advertise = if ip.is_unspecified() {
         "127.0.0.1".to_string()
     } else {
@@ -527,6 +537,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
         hostname: resolved.hostname.clone(),
         ip: advertise,
         port: addr.port(),
+        domain_socket,
         resources: resolved.resources.clone(),
         attributes: resolved.attributes.clone(),
         executor_registration_timeout: flags.executor_registration_timeout.0,
@@ -615,12 +626,21 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
 
     let (server_stop, mut stop_rx) = watch::channel(false);
     let app = crate::http::router(shared.clone()).merge(monitor_router(shared.clone()));
+    let unix_stop = stop_rx.clone();
+    let unix_app = app.clone();
     let server = tokio::spawn(async move {
-        let serve =
+        let serve = std::future::IntoFuture::into_future(
             axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
                 let _ = stop_rx.wait_for(|s| *s).await;
-            });
-        if let Err(e) = serve.await {
+            }),
+        );
+        let unix = async move {
+            if let Some(l) = unix_listener {
+                domain_socket::serve(l, unix_app, unix_stop).await;
+            }
+        };
+        let (served, ()) = tokio::join!(serve, unix);
+        if let Err(e) = served {
             tracing::error!("Agent HTTP server failed: {e}");
         }
     });

@@ -19,6 +19,8 @@ pub struct AgentConfig {
     /// Address executors use to reach the agent (`MESOS_AGENT_ENDPOINT`).
     pub ip: String,
     pub port: u16,
+    /// The executor API's Unix socket, if served (`MESOS_DOMAIN_SOCKET`).
+    pub domain_socket: Option<PathBuf>,
     pub resources: Resources,
     pub attributes: Vec<Attribute>,
     pub executor_registration_timeout: Duration,
@@ -40,6 +42,7 @@ impl AgentConfig {
             hostname: "host1".into(),
             ip: "127.0.0.1".into(),
             port: 5051,
+            domain_socket: None,
             resources: Resources::parse_flag("cpus:4;mem:4096;disk:10000;ports:[31000-32000]")
                 .unwrap_or_default(),
             attributes: Vec::new(),

@@ -8,9 +8,14 @@
 //! after the zygote's fork costs page faults, and an executor lives for a handful of
 //! requests.
 
+use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// A connection to the agent: TCP or a Unix domain socket.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type Conn = Box<dyn Io>;
 
 /// The most a response head may take.
 const MAX_HEAD: usize = 64 * 1024;
@@ -35,18 +40,20 @@ struct Head {
     closes: bool,
 }
 
-/// The agent's executor endpoint (`host:port` and path).
+/// The agent's executor endpoint: `host:port` or a Unix socket, and the path.
 pub(super) struct AgentHttp {
     endpoint: String,
+    /// Connect here instead of to `endpoint` (`MESOS_DOMAIN_SOCKET`).
+    socket: Option<PathBuf>,
     path: String,
     connect_timeout: Duration,
     /// The kept-alive connection for calls, with what was read past the last response.
-    calls: Option<(TcpStream, Vec<u8>)>,
+    calls: Option<(Conn, Vec<u8>)>,
 }
 
 /// The body of a streamed (SUBSCRIBE) response, decoded from its chunks.
 pub(super) struct EventStream {
-    conn: TcpStream,
+    conn: Conn,
     buf: Vec<u8>,
     framing: Framing,
     chunks: Chunked,
@@ -54,30 +61,48 @@ pub(super) struct EventStream {
 }
 
 impl AgentHttp {
-    pub fn new(endpoint: &str, path: &str, connect_timeout: Duration) -> AgentHttp {
+    pub fn new(
+        endpoint: &str,
+        socket: Option<PathBuf>,
+        path: &str,
+        connect_timeout: Duration,
+    ) -> AgentHttp {
         AgentHttp {
             endpoint: endpoint.to_string(),
+            socket,
             path: path.to_string(),
             connect_timeout,
             calls: None,
         }
     }
 
-    async fn connect(&self) -> Result<TcpStream, String> {
-        let conn = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.endpoint))
-            .await
-            .map_err(|_| format!("connecting to {} timed out", self.endpoint))?
-            .map_err(|e| format!("cannot connect to {}: {e}", self.endpoint))?;
+    async fn connect(&self) -> Result<Conn, String> {
+        let timed_out = |to: &dyn std::fmt::Display| format!("connecting to {to} timed out");
+        if let Some(path) = &self.socket {
+            let conn =
+                tokio::time::timeout(self.connect_timeout, tokio::net::UnixStream::connect(path))
+                    .await
+                    .map_err(|_| timed_out(&path.display()))?
+                    .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+            return Ok(Box::new(conn));
+        }
+        let conn = tokio::time::timeout(
+            self.connect_timeout,
+            tokio::net::TcpStream::connect(&self.endpoint),
+        )
+        .await
+        .map_err(|_| timed_out(&self.endpoint))?
+        .map_err(|e| format!("cannot connect to {}: {e}", self.endpoint))?;
         // Every request goes out in one write; nothing is gained by delaying it.
         let _ = conn.set_nodelay(true);
-        Ok(conn)
+        Ok(Box::new(conn))
     }
 
     fn request(&self, body: &str, accept_json: bool) -> Vec<u8> {
         let mut r = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\n\r\n",
             self.path,
-            self.endpoint,
+            if self.socket.is_some() { "localhost" } else { &self.endpoint },
             if accept_json { "Accept: application/json\r\n" } else { "" },
             body.len()
         )
@@ -207,7 +232,7 @@ impl EventStream {
 }
 
 /// Read what the connection has into `buf`; the number of bytes read (0 at its end).
-async fn read_more(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, String> {
+async fn read_more(conn: &mut Conn, buf: &mut Vec<u8>) -> Result<usize, String> {
     let mut chunk = [0u8; 8192];
     let n = conn.read(&mut chunk).await.map_err(|e| e.to_string())?;
     buf.extend_from_slice(&chunk[..n]);
@@ -216,7 +241,7 @@ async fn read_more(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, Str
 
 /// Read a response head; what follows it stays in `buf`. Informational (1xx) heads are
 /// skipped.
-async fn read_head(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Head, String> {
+async fn read_head(conn: &mut Conn, buf: &mut Vec<u8>) -> Result<Head, String> {
     loop {
         if let Some((head, len)) = parse_head(buf)? {
             buf.drain(..len);
@@ -285,7 +310,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
 
 /// Read a whole body framed as `framing`; bytes past it stay in `buf`.
 async fn read_body(
-    conn: &mut TcpStream,
+    conn: &mut Conn,
     buf: &mut Vec<u8>,
     framing: Framing,
 ) -> Result<Vec<u8>, String> {
@@ -523,7 +548,7 @@ mod tests {
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 4\r\n\r\nnope",
         ])
         .await;
-        let mut c = AgentHttp::new(&addr, "/api/v1/executor", Duration::from_secs(5));
+        let mut c = AgentHttp::new(&addr, None, "/api/v1/executor", Duration::from_secs(5));
         let t = Duration::from_secs(5);
         assert_eq!(c.call("{\"a\":1}", t).await.unwrap(), (202, String::new()));
         assert_eq!(c.call("{}", t).await.unwrap(), (400, "nope".to_string()));
@@ -539,7 +564,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
         ])
         .await;
-        let c = AgentHttp::new(&addr, "/p", Duration::from_secs(5));
+        let c = AgentHttp::new(&addr, None, "/p", Duration::from_secs(5));
         let mut s = c.stream("{}").await.unwrap();
         let mut got = Vec::new();
         while let Some(b) = s.next().await {
@@ -551,7 +576,7 @@ mod tests {
             b"HTTP/1.1 403 Forbidden\r\ncontent-length: 6\r\n\r\ndenied",
         ])
         .await;
-        let c = AgentHttp::new(&addr, "/p", Duration::from_secs(5));
+        let c = AgentHttp::new(&addr, None, "/p", Duration::from_secs(5));
         let e = c.stream("{}").await.err().unwrap();
         assert_eq!(e, "403 Forbidden: denied");
     }

@@ -21,6 +21,8 @@ pub(super) const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 #[derive(Clone, Debug)]
 pub struct ExecutorEnv {
     pub agent_endpoint: String,
+    /// The agent's Unix socket for this API, when it serves one (`MESOS_DOMAIN_SOCKET`).
+    pub domain_socket: Option<PathBuf>,
     pub framework_id: FrameworkId,
     pub executor_id: ExecutorId,
     pub sandbox: PathBuf,
@@ -43,6 +45,9 @@ impl ExecutorEnv {
             |n: &str| std::env::var(n).map_err(|_| format!("Missing environment variable {n}"));
         Ok(ExecutorEnv {
             agent_endpoint: var("MESOS_AGENT_ENDPOINT")?,
+            domain_socket: std::env::var_os("MESOS_DOMAIN_SOCKET")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             framework_id: FrameworkId::new(var("MESOS_FRAMEWORK_ID")?),
             executor_id: ExecutorId::new(var("MESOS_EXECUTOR_ID")?),
             sandbox: PathBuf::from(
@@ -78,6 +83,7 @@ impl Session {
         Session {
             http: AgentHttp::new(
                 &env.agent_endpoint,
+                env.domain_socket.clone(),
                 "/api/v1/executor",
                 Duration::from_secs(5),
             ),
