@@ -168,7 +168,8 @@ pub enum CheckpointOp {
     RemoveExecutor(FrameworkId, ExecutorId),
     /// Shared with the agent's own map: the op is the record as it was when pushed.
     PutTask(Arc<TaskRecord>),
-    RemoveTask(FrameworkId, TaskId),
+    /// The task's framework, ID and `seq` (the checkpoint's key for it).
+    RemoveTask(FrameworkId, TaskId, u64),
     /// Forget everything (the master refused our agent ID).
     Wipe,
 }

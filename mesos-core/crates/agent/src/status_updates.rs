@@ -157,6 +157,7 @@ impl Agent {
             out.push(Output::Checkpoint(CheckpointOp::RemoveTask(
                 key.0.clone(),
                 key.1.clone(),
+                t.seq,
             )));
             push_capped(&mut self.completed_tasks, t);
         }

@@ -52,7 +52,7 @@ impl CheckpointStore {
                 let key = (t.framework_id.clone(), t.info.task_id.clone());
                 self.tasks.insert(key, t);
             }
-            CheckpointOp::RemoveTask(f, t) => {
+            CheckpointOp::RemoveTask(f, t, _) => {
                 self.tasks.remove(&(f, t));
             }
             CheckpointOp::Wipe => *self = CheckpointStore::default(),
