@@ -1,5 +1,5 @@
 //! `cargo bench -p mesos-allocator --bench allocator` (env `AGENTS`, `FRAMEWORKS`,
-//! `ROUNDS`, `W1_GRID`, `W1_ONLY`): the W1 workloads of `mesos_allocator::bench`
+//! `ROUNDS`, `W1_GRID`, `W1_ONLY`, `W1_CLOCK`): the W1 workloads of `mesos_allocator::bench`
 //! (DeclineOffers, ResourceLabels, SuppressOffers, ExtremeSuppressOffers,
 //! LargeAndSmallQuota).
 

@@ -190,6 +190,12 @@ fn run_declines(
     let interval = alloc.config().allocation_interval;
 
     let refuse = Some(Duration::from_secs(i32::MAX as u64));
+    // `W1_CLOCK=cpu`: time each round by this thread's time on a CPU (Linux schedstat),
+    // so that time spent descheduled by other processes is left out.
+    let on_cpu = std::env::var("W1_CLOCK").is_ok_and(|v| v == "cpu") && thread_cpu().is_some();
+    if on_cpu {
+        println!("round times are this thread's time on a CPU (W1_CLOCK=cpu)");
+    }
     let mut now = Duration::ZERO;
     let mut outstanding = Vec::new();
     let mut declined = 0usize;
@@ -216,8 +222,12 @@ fn run_declines(
         }
         now += interval;
         let start = Instant::now();
+        let cpu_start = if on_cpu { thread_cpu() } else { None };
         let grants = alloc.allocate(now);
-        let took = start.elapsed();
+        let took = match (cpu_start, thread_cpu()) {
+            (Some(a), Some(b)) if on_cpu => b.saturating_sub(a),
+            _ => start.elapsed(),
+        };
         println!(
             "round {i} allocate() took {:.3}ms to make {} offers after filtering {declined} offers",
             ms(took),
@@ -426,6 +436,13 @@ pub fn large_and_small_quota(small: usize, large: usize) -> QuotaReport {
     report
 }
 
+/// This thread's time on a CPU so far (`/proc/thread-self/schedstat`, Linux only).
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 fn median_max(rounds: impl Iterator<Item = Duration>) -> (f64, f64) {
     let mut sorted: Vec<f64> = rounds.map(ms).collect();
     sorted.sort_by(f64::total_cmp);
@@ -440,7 +457,7 @@ fn env_usize(name: &str) -> Option<usize> {
 /// Entry point for a bench binary: `AGENTS` (default 10,000), `FRAMEWORKS` (1,000) and
 /// `ROUNDS` (2 × frameworks) from the environment, or `--agents N --frameworks N
 /// --rounds N` on the command line. `W1_ONLY=DeclineOffers` or `W1_ONLY=ResourceLabels`
-/// runs that workload alone.
+/// runs that workload alone; `W1_CLOCK=cpu` times their rounds by the thread's CPU time.
 pub fn main_from_env() {
     let mut agents = env_usize("AGENTS").unwrap_or(10_000);
     let mut frameworks = env_usize("FRAMEWORKS").unwrap_or(1_000);

@@ -13,9 +13,10 @@ use crate::{nanos, Agent, Allocator, Grant};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// With at most this many candidates left in a role, pick the minimum key directly
-/// instead of walking the sorted order past blocked frameworks.
-const DIRECT_PICK: u32 = 32;
+/// With at most this many candidates left in a role (or one per 256 client slots, if
+/// that is more), pick the minimum key directly instead of scanning the sorted order's
+/// pages for one: with few candidates, the scan would test many pages in vain.
+const DIRECT_PICK: u32 = 8;
 
 #[inline]
 fn bit(words: &[u64], i: u32) -> bool {
@@ -31,7 +32,7 @@ fn pick_unblocked(node: &Node, elig: &[u64], blocked: &[u64]) -> Option<u32> {
     if count == 0 {
         return None;
     }
-    if count <= DIRECT_PICK {
+    if count <= DIRECT_PICK.max(elig.len() as u32 / 4) {
         let mut best: Option<&Key> = None;
         for i in 0..elig.len() {
             let mut w = word(i);
@@ -46,10 +47,7 @@ fn pick_unblocked(node: &Node, elig: &[u64], blocked: &[u64]) -> Option<u32> {
         }
         return best.map(|k| k.id);
     }
-    node.order
-        .iter()
-        .find(|k| bit(elig, k.id) && !bit(blocked, k.id))
-        .map(|k| k.id)
+    node.order.first_allowed(elig, blocked)
 }
 
 /// The first client of the role, in DRF order, that may get the agent's whole free chunk

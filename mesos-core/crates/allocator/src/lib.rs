@@ -24,6 +24,7 @@
 pub mod bench;
 mod cycle;
 mod filters;
+mod order;
 mod quota;
 mod quota_cycle;
 mod res;

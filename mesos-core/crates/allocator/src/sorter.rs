@@ -1,7 +1,8 @@
 //! The hierarchical DRF sorters: a role tree (the role sorter) whose every role node
 //! also carries that role's framework sorter.
 //!
-//! Each level keeps its children in a `BTreeSet` ordered by `(share, count, name)`, and
+//! Each level keeps its children in a `BTreeSet` ordered by `(share, count, name)` (a
+//! role's frameworks in an [`Order`], the same set paged with per-page slot bitsets), and
 //! every change of an allocation re-keys only the touched entries (O(depth · log n)),
 //! so an allocation cycle never re-sorts. A change of the cluster totals or of a weight
 //! changes every share; it only sets `dirty`, and the next cycle rebuilds all keys once.
@@ -10,6 +11,7 @@
 //! node `a` holds an entry for itself (keyed by its own allocation) among its children
 //! (keyed by their subtree allocations).
 
+use crate::order::Order;
 use crate::quota::NodeQuota;
 use crate::res::{add_scalars, drf_share, sub_scalars};
 use crate::util::{Bits, FastMap, FastSet};
@@ -89,7 +91,8 @@ pub(crate) struct Node {
     pub clients: FastMap<u32, u32>,
     pub slots: Vec<Option<Client>>,
     pub free_slots: Vec<u32>,
-    pub order: BTreeSet<Key>,
+    /// Eligible clients in DRF order.
+    pub order: Order,
     pub eligible: Bits,
     /// Eligible and GPU-aware.
     pub gpu_ok: Bits,
@@ -119,7 +122,7 @@ impl Node {
             clients: FastMap::default(),
             slots: Vec::new(),
             free_slots: Vec::new(),
-            order: BTreeSet::new(),
+            order: Order::default(),
             eligible: Bits::default(),
             gpu_ok: Bits::default(),
             n_filters: 0,
