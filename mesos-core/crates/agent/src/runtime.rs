@@ -103,6 +103,33 @@ impl Shared {
         reply
     }
 
+    /// Feed several inputs (messages that arrived together) to the state machine under one
+    /// lock: the checkpoint writes of all of them go in one transaction, before any of
+    /// their outputs leave, in order.
+    pub fn dispatch_all(self: &Arc<Self>, inputs: Vec<Input>) {
+        match inputs.len() {
+            0 => {}
+            1 => {
+                self.dispatch(inputs.into_iter().next().expect("one input"));
+            }
+            _ => {
+                let refresh: Vec<LimitsTarget> = inputs
+                    .iter()
+                    .filter_map(|i| self.limits_before(i))
+                    .collect();
+                self.dispatch_with(move |agent, now| {
+                    inputs
+                        .into_iter()
+                        .flat_map(|i| agent.handle(now, i))
+                        .collect()
+                });
+                for target in refresh {
+                    self.refresh_limits(target);
+                }
+            }
+        }
+    }
+
     /// Run one state-machine step and carry out its outputs.
     fn dispatch_with(
         self: &Arc<Self>,

@@ -180,6 +180,9 @@ async fn read_stream(
                 return registered;
             }
         };
+        // Messages that arrived together (a burst of launches, acknowledgements) go to the
+        // state machine together: one checkpoint transaction for all of them.
+        let mut batch = Vec::new();
         for rec in records {
             let msg: MasterToAgent = match serde_json::from_slice(&rec) {
                 Ok(m) => m,
@@ -188,6 +191,16 @@ async fn read_stream(
                     continue;
                 }
             };
+            if !matches!(
+                msg,
+                MasterToAgent::Registered { .. }
+                    | MasterToAgent::Reregistered { .. }
+                    | MasterToAgent::Error { .. }
+            ) {
+                batch.push(Input::Master(msg));
+                continue;
+            }
+            shared.dispatch_all(std::mem::take(&mut batch));
             let is_error = matches!(msg, MasterToAgent::Error { .. });
             match &msg {
                 MasterToAgent::Registered {
@@ -219,6 +232,7 @@ async fn read_stream(
                 return true;
             }
         }
+        shared.dispatch_all(batch);
     }
 }
 

@@ -62,7 +62,9 @@ impl Master {
                         }
                     }
                 }
-                self.request_allocation(now);
+                // A revived framework waits for nothing but offers: allocate now, as Mesos'
+                // allocator does on REVIVE, rather than at the next periodic run.
+                self.allocate_now(now, out);
             }
             Call::Suppress(r) => {
                 self.counters.messages_suppress_offers += 1;

@@ -473,9 +473,14 @@ impl Master {
         self.tick_agents(now, out);
         self.tick_offer_timeouts(now, out);
         if now >= self.next_allocation {
-            self.next_allocation = now + self.config.allocation_interval;
-            self.allocate(now, out);
+            self.allocate_now(now, out);
         }
+    }
+
+    /// Run an allocation now; the periodic one follows an interval later.
+    pub(crate) fn allocate_now(&mut self, now: f64, out: &mut Vec<Output>) {
+        self.next_allocation = now + self.config.allocation_interval;
+        self.allocate(now, out);
     }
 
     /// Ask for an allocation run at the next tick (event-triggered, batched).
