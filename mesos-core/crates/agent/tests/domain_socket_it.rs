@@ -88,6 +88,22 @@ fn table_inodes(pid: u32, table: &str) -> HashSet<String> {
         .collect()
 }
 
+/// Runs a `sleep` task `id` and, once it runs, returns its executor's environment and how
+/// many of the executor's sockets are TCP ones and Unix ones.
+async fn executor_sockets(fake: &Fake, id: &str) -> (Vec<String>, usize, usize) {
+    run_task(fake, id);
+    wait_state(fake, id, TaskState::TaskRunning).await;
+    let (pid, env) = wait_until("the executor process", || executor_process(id)).await;
+    let mine = socket_inodes(pid);
+    let tcp: HashSet<String> = table_inodes(pid, "tcp")
+        .union(&table_inodes(pid, "tcp6"))
+        .cloned()
+        .collect();
+    let unix = table_inodes(pid, "unix");
+    let count = |kind: &HashSet<String>| mine.iter().filter(|i| kind.contains(*i)).count();
+    (env, count(&tcp), count(&unix))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executors_talk_to_the_agent_over_its_domain_socket() {
     let (fake, _maddr, dir, agent) = start_acked(flags).await;
@@ -97,28 +113,13 @@ async fn executors_talk_to_the_agent_over_its_domain_socket() {
         "{} is not a socket",
         sock.display()
     );
-    run_task(&fake, "over-unix");
-    wait_state(&fake, "over-unix", TaskState::TaskRunning).await;
-    let (pid, env) = wait_until("the executor process", || executor_process("over-unix")).await;
+    let (env, tcp, unix) = executor_sockets(&fake, "over-unix").await;
     assert!(
         env.contains(&format!("MESOS_DOMAIN_SOCKET={}", sock.display())),
         "{env:?}"
     );
     // Its sockets are Unix sockets; none is a TCP one.
-    let mine = socket_inodes(pid);
-    let tcp: HashSet<String> = table_inodes(pid, "tcp")
-        .union(&table_inodes(pid, "tcp6"))
-        .cloned()
-        .collect();
-    let unix = table_inodes(pid, "unix");
-    assert!(
-        mine.iter().any(|i| unix.contains(i)),
-        "no Unix socket among {mine:?}"
-    );
-    assert!(
-        !mine.iter().any(|i| tcp.contains(i)),
-        "a TCP socket among {mine:?}"
-    );
+    assert!(unix > 0 && tcp == 0, "{tcp} TCP and {unix} Unix sockets");
     agent.shutdown(true).await;
 }
 
@@ -132,21 +133,11 @@ fn flags_without_socket(master: std::net::SocketAddr, work_dir: &Path) -> mesos_
 async fn without_the_flag_executors_use_tcp() {
     let (fake, _maddr, dir, agent) = start_acked(flags_without_socket).await;
     assert!(!dir.path().join("agent.sock").exists());
-    run_task(&fake, "over-tcp");
-    wait_state(&fake, "over-tcp", TaskState::TaskRunning).await;
-    let (pid, env) = wait_until("the executor process", || executor_process("over-tcp")).await;
+    let (env, tcp, _) = executor_sockets(&fake, "over-tcp").await;
     assert!(
         !env.iter().any(|v| v.starts_with("MESOS_DOMAIN_SOCKET=")),
         "{env:?}"
     );
-    let mine = socket_inodes(pid);
-    let tcp: HashSet<String> = table_inodes(pid, "tcp")
-        .union(&table_inodes(pid, "tcp6"))
-        .cloned()
-        .collect();
-    assert!(
-        mine.iter().any(|i| tcp.contains(i)),
-        "no TCP socket among {mine:?}"
-    );
+    assert!(tcp > 0, "no TCP socket");
     agent.shutdown(true).await;
 }
