@@ -146,15 +146,16 @@ impl Actor {
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
-                    self.handle(msg, &mut outputs, &mut finishes);
                     // Group commit: whatever else is already queued goes into the same
                     // store batch (one SQLite commit or ZooKeeper multi, not one each).
-                    for _ in 0..MAX_BATCH {
+                    let mut msgs = vec![msg];
+                    while msgs.len() < MAX_BATCH {
                         match rx.try_recv() {
-                            Ok(msg) => self.handle(msg, &mut outputs, &mut finishes),
+                            Ok(msg) => msgs.push(msg),
                             Err(_) => break,
                         }
                     }
+                    self.handle_all(msgs, &mut outputs, &mut finishes);
                 }
                 Some(h) = health_rx.recv() => {
                     outputs = self.core.health_result(now(), &h.task_id, h.check_index, h.result);
@@ -166,6 +167,31 @@ impl Actor {
             for finish in finishes {
                 finish(stored.clone());
             }
+        }
+    }
+
+    /// Feed queued messages to the core in order; scheduler events that are queued next to
+    /// each other go in together (the core converges once for all of them).
+    fn handle_all(
+        &mut self,
+        msgs: Vec<Msg>,
+        outputs: &mut Vec<Output>,
+        finishes: &mut Vec<Finish>,
+    ) {
+        let mut events: Vec<Event> = Vec::new();
+        for msg in msgs {
+            match msg {
+                Msg::Event(ev) => events.push(*ev),
+                other => {
+                    if !events.is_empty() {
+                        outputs.extend(self.core.events(now(), events.drain(..)));
+                    }
+                    self.handle(other, outputs, finishes);
+                }
+            }
+        }
+        if !events.is_empty() {
+            outputs.extend(self.core.events(now(), events));
         }
     }
 

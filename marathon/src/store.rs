@@ -299,11 +299,14 @@ impl Store for SqliteStore {
         })?;
         for op in ops {
             match op {
+                // Cached statements: a batch of a thousand writes is not parsed a thousand times.
                 StoreOp::Put(k, v) => tx
-                    .execute(SQL_PUT, params![k, v])
+                    .prepare_cached(SQL_PUT)
+                    .and_then(|mut st| st.execute(params![k, v]))
                     .map_err(|e| fail("write", k, e))?,
                 StoreOp::Delete(k) => tx
-                    .execute(SQL_DELETE, params![k])
+                    .prepare_cached(SQL_DELETE)
+                    .and_then(|mut st| st.execute(params![k]))
                     .map_err(|e| fail("delete", k, e))?,
             };
         }

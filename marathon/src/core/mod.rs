@@ -268,29 +268,46 @@ impl Marathon {
 
     /// One scheduler event.
     pub fn event(&mut self, now: f64, event: Event) -> Vec<Output> {
+        self.events(now, [event])
+    }
+
+    /// Scheduler events that arrived together, applied in order. Apps converge once, after
+    /// the last one, instead of after each (converging walks every instance). Offers see
+    /// every earlier event: matching them converges first.
+    pub fn events(&mut self, now: f64, events: impl IntoIterator<Item = Event>) -> Vec<Output> {
         let mut out = Vec::new();
-        match event {
-            Event::Subscribed(s) => return self.subscribed(now, &s.framework_id.value, ""),
-            Event::Offers(o) => self.offers(now, o.offers, &mut out),
-            Event::Update(u) => self.status_update(now, u.status, &mut out),
-            Event::Error(e) => {
-                tracing::error!("master sent ERROR: {}", e.message);
-                if e.message.contains("removed") {
-                    // The framework was torn down: forget the id and start over.
-                    self.framework_id = None;
-                    out.push(Output::Store(vec![StoreOp::Delete("framework-id".into())]));
+        let mut unconverged = false;
+        for event in events {
+            match event {
+                Event::Subscribed(s) => {
+                    // Converges on its own.
+                    out.extend(self.subscribed(now, &s.framework_id.value, ""));
+                    continue;
                 }
-                out.push(Output::Resubscribe);
+                Event::Offers(o) => self.offers(now, o.offers, &mut out),
+                Event::Update(u) => self.status_update(now, u.status, &mut out),
+                Event::Error(e) => {
+                    tracing::error!("master sent ERROR: {}", e.message);
+                    if e.message.contains("removed") {
+                        // The framework was torn down: forget the id and start over.
+                        self.framework_id = None;
+                        out.push(Output::Store(vec![StoreOp::Delete("framework-id".into())]));
+                    }
+                    out.push(Output::Resubscribe);
+                }
+                Event::Message(msg) => out.push(Output::Event(events::framework_message_event(
+                    &iso8601(now),
+                    &msg.agent_id.value,
+                    &msg.executor_id.value,
+                    &msg.data,
+                ))),
+                Event::Rescind(_) | Event::Failure(_) | Event::Heartbeat => {}
             }
-            Event::Message(msg) => out.push(Output::Event(events::framework_message_event(
-                &iso8601(now),
-                &msg.agent_id.value,
-                &msg.executor_id.value,
-                &msg.data,
-            ))),
-            Event::Rescind(_) | Event::Failure(_) | Event::Heartbeat => {}
+            unconverged = true;
         }
-        self.step(now, &mut out);
+        if unconverged {
+            self.step(now, &mut out);
+        }
         out
     }
 

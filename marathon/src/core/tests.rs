@@ -132,6 +132,54 @@ fn an_app_is_launched_from_offers_and_its_deployment_finishes_when_running() {
 }
 
 #[test]
+fn events_that_arrive_together_end_as_they_would_one_by_one() {
+    let mut m = core();
+    let mut out = Vec::new();
+    let app = json!({"id": "/b", "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "instances": 2,
+                     "backoffSeconds": 0, "portDefinitions": []});
+    m.create_app(1001.0, app, false, &mut out).unwrap();
+    let tasks = launched(&offers(&mut m, 1002.0, vec![offer("o1", "a1", "h1", 1.0)]));
+    assert_eq!(tasks.len(), 2);
+    let status = |task: &TaskInfo, state: TaskState| {
+        let mut s = TaskStatus::new(task.task_id.clone(), state);
+        s.agent_id = Some(AgentId::new("a1"));
+        s.uuid = Some("dXVpZA==".into());
+        Event::Update(Update { status: s })
+    };
+    // Both running in one batch: the deployment ends, as it would one update at a time.
+    let out = m.events(
+        1003.0,
+        [
+            status(&tasks[0], TaskState::TaskRunning),
+            status(&tasks[1], TaskState::TaskRunning),
+        ],
+    );
+    let kinds = events(&out);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "status_update_event").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"deployment_success".to_string()),
+        "{kinds:?}"
+    );
+    assert!(m.deployments_json().is_empty());
+    // A failure and an offer in one batch: the offer sees the replacement wanted (backoff
+    // 0), so it launches one instead of being declined.
+    let out = m.events(
+        1004.0,
+        [
+            status(&tasks[0], TaskState::TaskFailed),
+            Event::Offers(Offers {
+                offers: vec![offer("o2", "a1", "h1", 1.0)],
+            }),
+        ],
+    );
+    assert_eq!(launched(&out).len(), 1, "{:?}", events(&out));
+}
+
+#[test]
 fn a_failed_task_is_replaced_after_its_backoff() {
     let mut m = core();
     let mut out = Vec::new();
