@@ -128,7 +128,7 @@ impl SchedulerClient {
             suppressed_roles: Vec::new(),
             offer_constraints: None,
         });
-        let body = serde_json::to_vec(&call.to_json(info.id.as_ref())).expect("calls serialize");
+        let body = call.to_bytes(info.id.as_ref());
         let mut resp = None;
         for _ in 0..5 {
             let r = http
@@ -237,8 +237,7 @@ impl SchedulerClient {
 
     /// Send a call; returns the HTTP status (202 for accepted calls).
     pub async fn call(&self, call: Call) -> Result<u16, ClientError> {
-        let body =
-            serde_json::to_vec(&call.to_json(Some(&self.framework_id))).expect("calls serialize");
+        let body = call.to_bytes(Some(&self.framework_id));
         let r = self
             .http
             .post(format!("{}/api/v1/scheduler", self.base))

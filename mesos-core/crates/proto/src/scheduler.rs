@@ -118,8 +118,9 @@ pub enum Call {
     UpdateFramework(UpdateFramework),
 }
 
-/// The JSON envelope: `{"type": ..., "framework_id": ..., "<payload>": ...}`.
-#[derive(Default, Serialize, Deserialize)]
+/// The JSON envelope: `{"type": ..., "framework_id": ..., "<payload>": ...}` (read here;
+/// written by [`CallRef`]).
+#[derive(Default, Deserialize)]
 struct Envelope {
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     kind: Option<String>,
@@ -209,7 +210,7 @@ impl Call {
         };
         macro_rules! payload {
             ($f:ident) => {
-                env.$f.clone().ok_or_else(|| need(stringify!($f)))?
+                env.$f.ok_or_else(|| need(stringify!($f)))?
             };
         }
         let call = match kind.as_str() {
@@ -221,20 +222,20 @@ impl Call {
             "DECLINE_INVERSE_OFFERS" => {
                 Call::DeclineInverseOffers(payload!(decline_inverse_offers))
             }
-            "REVIVE" => Call::Revive(env.revive.clone().unwrap_or_default()),
-            "SUPPRESS" => Call::Suppress(env.suppress.clone().unwrap_or_default()),
+            "REVIVE" => Call::Revive(env.revive.unwrap_or_default()),
+            "SUPPRESS" => Call::Suppress(env.suppress.unwrap_or_default()),
             "KILL" => Call::Kill(payload!(kill)),
             "SHUTDOWN" => Call::Shutdown(payload!(shutdown)),
             "ACKNOWLEDGE" => Call::Acknowledge(payload!(acknowledge)),
             "ACKNOWLEDGE_OPERATION_STATUS" => {
                 Call::AcknowledgeOperationStatus(payload!(acknowledge_operation_status))
             }
-            "RECONCILE" => Call::Reconcile(env.reconcile.clone().unwrap_or_default()),
+            "RECONCILE" => Call::Reconcile(env.reconcile.unwrap_or_default()),
             "RECONCILE_OPERATIONS" => {
-                Call::ReconcileOperations(env.reconcile_operations.clone().unwrap_or(Value::Null))
+                Call::ReconcileOperations(env.reconcile_operations.unwrap_or(Value::Null))
             }
             "MESSAGE" => Call::Message(payload!(message)),
-            "REQUEST" => Call::Request(env.request.clone().unwrap_or_default()),
+            "REQUEST" => Call::Request(env.request.unwrap_or_default()),
             "UPDATE_FRAMEWORK" => Call::UpdateFramework(payload!(update_framework)),
             other => {
                 return Err(format!(
@@ -294,31 +295,61 @@ impl Call {
 
     /// Serialize as a client would send it.
     pub fn to_json(&self, framework_id: Option<&FrameworkId>) -> Value {
-        let mut env = Envelope {
-            kind: Some(self.type_name().to_string()),
-            framework_id: framework_id.cloned(),
-            ..Default::default()
-        };
-        match self.clone() {
-            Call::Subscribe(s) => env.subscribe = Some(s),
-            Call::Teardown => {}
-            Call::Accept(a) => env.accept = Some(a),
-            Call::Decline(d) => env.decline = Some(d),
-            Call::AcceptInverseOffers(v) => env.accept_inverse_offers = Some(v),
-            Call::DeclineInverseOffers(v) => env.decline_inverse_offers = Some(v),
-            Call::Revive(r) => env.revive = Some(r),
-            Call::Suppress(r) => env.suppress = Some(r),
-            Call::Kill(k) => env.kill = Some(k),
-            Call::Shutdown(s) => env.shutdown = Some(s),
-            Call::Acknowledge(a) => env.acknowledge = Some(a),
-            Call::AcknowledgeOperationStatus(v) => env.acknowledge_operation_status = Some(v),
-            Call::Reconcile(r) => env.reconcile = Some(r),
-            Call::ReconcileOperations(v) => env.reconcile_operations = Some(v),
-            Call::Message(m) => env.message = Some(m),
-            Call::Request(r) => env.request = Some(r),
-            Call::UpdateFramework(u) => env.update_framework = Some(u),
+        serde_json::to_value(CallRef {
+            call: self,
+            framework_id,
+        })
+        .expect("calls serialize")
+    }
+
+    /// The JSON bytes of [`Call::to_json`], written straight from the call (no copy of it and
+    /// no JSON tree in between).
+    pub fn to_bytes(&self, framework_id: Option<&FrameworkId>) -> Vec<u8> {
+        serde_json::to_vec(&CallRef {
+            call: self,
+            framework_id,
+        })
+        .expect("calls serialize")
+    }
+}
+
+/// A call's envelope, serialized from a borrowed call: `type`, `framework_id` when given,
+/// and the payload under its field name (as [`Envelope`] has them).
+struct CallRef<'a> {
+    call: &'a Call,
+    framework_id: Option<&'a FrameworkId>,
+}
+
+impl Serialize for CallRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", self.call.type_name())?;
+        if let Some(f) = self.framework_id {
+            m.serialize_entry("framework_id", f)?;
         }
-        serde_json::to_value(env).expect("calls serialize")
+        match self.call {
+            Call::Subscribe(x) => m.serialize_entry("subscribe", x)?,
+            Call::Teardown => {}
+            Call::Accept(x) => m.serialize_entry("accept", x)?,
+            Call::Decline(x) => m.serialize_entry("decline", x)?,
+            Call::AcceptInverseOffers(x) => m.serialize_entry("accept_inverse_offers", x)?,
+            Call::DeclineInverseOffers(x) => m.serialize_entry("decline_inverse_offers", x)?,
+            Call::Revive(x) => m.serialize_entry("revive", x)?,
+            Call::Suppress(x) => m.serialize_entry("suppress", x)?,
+            Call::Kill(x) => m.serialize_entry("kill", x)?,
+            Call::Shutdown(x) => m.serialize_entry("shutdown", x)?,
+            Call::Acknowledge(x) => m.serialize_entry("acknowledge", x)?,
+            Call::AcknowledgeOperationStatus(x) => {
+                m.serialize_entry("acknowledge_operation_status", x)?
+            }
+            Call::Reconcile(x) => m.serialize_entry("reconcile", x)?,
+            Call::ReconcileOperations(x) => m.serialize_entry("reconcile_operations", x)?,
+            Call::Message(x) => m.serialize_entry("message", x)?,
+            Call::Request(x) => m.serialize_entry("request", x)?,
+            Call::UpdateFramework(x) => m.serialize_entry("update_framework", x)?,
+        }
+        m.end()
     }
 }
 
@@ -375,7 +406,8 @@ pub enum Event {
     Heartbeat,
 }
 
-#[derive(Default, Serialize, Deserialize)]
+/// Read here; written by [`EventRef`].
+#[derive(Default, Deserialize)]
 struct EventEnvelope {
     #[serde(rename = "type")]
     kind: String,
@@ -395,6 +427,29 @@ struct EventEnvelope {
     error: Option<ErrorMessage>,
 }
 
+/// An event's envelope, serialized from a borrowed event: `type` and the payload under its
+/// field name (as [`EventEnvelope`] has them).
+struct EventRef<'a>(&'a Event);
+
+impl Serialize for EventRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", self.0.type_name())?;
+        match self.0 {
+            Event::Subscribed(x) => m.serialize_entry("subscribed", x)?,
+            Event::Offers(x) => m.serialize_entry("offers", x)?,
+            Event::Rescind(x) => m.serialize_entry("rescind", x)?,
+            Event::Update(x) => m.serialize_entry("update", x)?,
+            Event::Message(x) => m.serialize_entry("message", x)?,
+            Event::Failure(x) => m.serialize_entry("failure", x)?,
+            Event::Error(x) => m.serialize_entry("error", x)?,
+            Event::Heartbeat => {}
+        }
+        m.end()
+    }
+}
+
 impl Event {
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -410,25 +465,12 @@ impl Event {
     }
 
     pub fn to_json(&self) -> Value {
-        let mut env = EventEnvelope {
-            kind: self.type_name().to_string(),
-            ..Default::default()
-        };
-        match self.clone() {
-            Event::Subscribed(s) => env.subscribed = Some(s),
-            Event::Offers(o) => env.offers = Some(o),
-            Event::Rescind(r) => env.rescind = Some(r),
-            Event::Update(u) => env.update = Some(u),
-            Event::Message(m) => env.message = Some(m),
-            Event::Failure(f) => env.failure = Some(f),
-            Event::Error(e) => env.error = Some(e),
-            Event::Heartbeat => {}
-        }
-        serde_json::to_value(env).expect("events serialize")
+        serde_json::to_value(EventRef(self)).expect("events serialize")
     }
 
+    /// The JSON bytes of [`Event::to_json`], written straight from the event.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.to_json()).expect("events serialize")
+        serde_json::to_vec(&EventRef(self)).expect("events serialize")
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Event, String> {
@@ -522,5 +564,38 @@ mod tests {
         let p = Call::parse(&bytes).unwrap();
         assert_eq!(p.call, c);
         assert_eq!(p.framework_id, Some(f));
+    }
+
+    #[test]
+    fn calls_written_directly_have_the_envelope_of_the_wire() {
+        let f = FrameworkId::new("f");
+        let ack = Call::Acknowledge(Acknowledge {
+            agent_id: AgentId::new("a"),
+            task_id: TaskId::new("t"),
+            uuid: "AAAAAAAAAAAAAAAAAAAAAA==".into(),
+        });
+        assert_eq!(
+            serde_json::from_slice::<Value>(&ack.to_bytes(Some(&f))).unwrap(),
+            serde_json::json!({"type": "ACKNOWLEDGE", "framework_id": {"value": "f"},
+                "acknowledge": {"agent_id": {"value": "a"}, "task_id": {"value": "t"},
+                                "uuid": "AAAAAAAAAAAAAAAAAAAAAA=="}})
+        );
+        assert_eq!(
+            serde_json::from_slice::<Value>(&Call::Teardown.to_bytes(Some(&f))).unwrap(),
+            serde_json::json!({"type": "TEARDOWN", "framework_id": {"value": "f"}})
+        );
+        for c in [
+            ack,
+            Call::Teardown,
+            Call::Revive(Roles::default()),
+            Call::Reconcile(Reconcile { tasks: vec![] }),
+        ] {
+            let bytes = c.to_bytes(Some(&f));
+            assert_eq!(
+                serde_json::from_slice::<Value>(&bytes).unwrap(),
+                c.to_json(Some(&f))
+            );
+            assert_eq!(Call::parse(&bytes).unwrap().call, c);
+        }
     }
 }
