@@ -579,16 +579,36 @@ async fn agent_message(app: &App, req: Request<Body>) -> Response {
             )
         }
     };
-    let mut reply = Reply::Accepted;
+    // All of the batch goes to the state machine at once (it handles what is queued in one
+    // go); the first refusal is the answer. Not registered (409): the agent reconnects and
+    // resends its pending updates.
+    let mut waiting = Vec::new();
     for message in incoming.message.into_iter().chain(incoming.messages) {
         let envelope = AgentEnvelope {
             agent_id: incoming.agent_id.clone(),
             message,
         };
-        reply = ask(app, Input::AgentMessage { envelope }).await;
-        if !matches!(reply, Reply::Accepted | Reply::Ok) {
-            // Not registered (409): the agent reconnects and resends its pending updates.
-            break;
+        let (tx, rx) = oneshot::channel();
+        let input = Input::AgentMessage { envelope };
+        if app
+            .cmds
+            .send(Cmd::Input {
+                input,
+                reply: Some(tx),
+            })
+            .is_err()
+        {
+            return reply_response(Reply::Error(503, "Master is shutting down".into()));
+        }
+        waiting.push(rx);
+    }
+    let mut reply = Reply::Accepted;
+    for rx in waiting {
+        let r = rx
+            .await
+            .unwrap_or(Reply::Error(503, "Master is shutting down".into()));
+        if matches!(reply, Reply::Accepted | Reply::Ok) {
+            reply = r;
         }
     }
     reply_response(reply)
