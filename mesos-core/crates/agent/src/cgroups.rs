@@ -479,8 +479,11 @@ impl Cgroups {
             } else {
                 ("memory.limit_in_bytes", "memory.soft_limit_in_bytes")
             };
-            let current = read(&d.join(hard)).as_deref().and_then(parse_number);
-            let raise = initial || current.is_none_or(|c| limits.mem_bytes > c);
+            let raise = initial
+                || read(&d.join(hard))
+                    .as_deref()
+                    .and_then(parse_number)
+                    .is_none_or(|c| limits.mem_bytes > c);
             if raise {
                 write(&d.join(hard), &limits.mem_bytes.to_string())?;
             }

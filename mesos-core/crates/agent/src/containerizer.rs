@@ -720,12 +720,13 @@ impl Containerizer for ProcessContainerizer {
         let Some(cg) = &self.cgroups else {
             return;
         };
-        if self.pid_of(container_id).is_none() || !cg.exists(&container_id.value) {
-            return;
-        }
         let limits = Limits::from_resources(resources);
         let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        if applied.get(container_id) == Some(&limits) {
+        // Unchanged limits (a launch, most updates) cost no look at the cgroups.
+        if applied.get(container_id) == Some(&limits)
+            || self.pid_of(container_id).is_none()
+            || !cg.exists(&container_id.value)
+        {
             return;
         }
         match cg.apply(&container_id.value, &limits, false) {

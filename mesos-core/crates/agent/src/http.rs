@@ -138,7 +138,10 @@ async fn executor_api(
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     if call.kind != CallType::Subscribe {
-        return match shared.dispatch(Input::Executor { call, conn: None }) {
+        return match shared
+            .dispatch_queued(Input::Executor { call, conn: None })
+            .await
+        {
             Some(Ok(())) | None => StatusCode::ACCEPTED.into_response(),
             Some(Err((code, msg))) => error(
                 StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),

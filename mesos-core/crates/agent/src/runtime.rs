@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 mod domain_socket;
@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     max_epoch: AtomicU64,
     backoff_factor: Duration,
     master_tx: mpsc::UnboundedSender<AgentToMaster>,
+    /// Executor calls waiting for [`call_loop`].
+    calls: mpsc::UnboundedSender<QueuedCall>,
     reconnect: watch::Sender<u64>,
     next_conn: AtomicU64,
     stopped: AtomicBool,
@@ -66,6 +68,15 @@ pub fn wall_now() -> Duration {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
 }
+
+/// An executor call's reply: `Err((status, message))` when refused.
+type Reply = Result<(), (u16, String)>;
+
+/// An executor call waiting in the queue, and where its reply goes.
+type QueuedCall = (Input, oneshot::Sender<Option<Reply>>);
+
+/// At most this many queued executor calls are handled together.
+const MAX_CALL_BATCH: usize = 64;
 
 /// Whose container limits to refresh after an input.
 enum LimitsTarget {
@@ -113,20 +124,38 @@ impl Shared {
                 self.dispatch(inputs.into_iter().next().expect("one input"));
             }
             _ => {
-                let refresh: Vec<LimitsTarget> = inputs
-                    .iter()
-                    .filter_map(|i| self.limits_before(i))
-                    .collect();
-                self.dispatch_with(move |agent, now| {
-                    inputs
-                        .into_iter()
-                        .flat_map(|i| agent.handle(now, i))
-                        .collect()
-                });
-                for target in refresh {
-                    self.refresh_limits(target);
-                }
+                self.dispatch_each(inputs);
             }
+        }
+    }
+
+    /// [`Shared::dispatch_all`], with the reply each input produced.
+    fn dispatch_each(self: &Arc<Self>, inputs: Vec<Input>) -> Vec<Option<Reply>> {
+        let refresh: Vec<LimitsTarget> = inputs
+            .iter()
+            .filter_map(|i| self.limits_before(i))
+            .collect();
+        let n = inputs.len();
+        let replies = self.carry_out(n, move |agent, now| {
+            inputs.into_iter().map(|i| agent.handle(now, i)).collect()
+        });
+        for target in refresh {
+            self.refresh_limits(target);
+        }
+        replies
+    }
+
+    /// Feed an executor call to the state machine through the call queue: the calls
+    /// waiting there when the queue's loop comes round are handled together (their
+    /// checkpoint writes in one transaction).
+    pub async fn dispatch_queued(self: &Arc<Self>, input: Input) -> Option<Reply> {
+        let (tx, rx) = oneshot::channel();
+        match self.calls.send((input, tx)) {
+            Ok(()) => rx
+                .await
+                .unwrap_or_else(|_| Some(Err((503, "Agent is shutting down".into())))),
+            // The loop has ended (the agent stops).
+            Err(mpsc::error::SendError((input, _))) => self.dispatch(input),
         }
     }
 
@@ -134,50 +163,73 @@ impl Shared {
     fn dispatch_with(
         self: &Arc<Self>,
         step: impl FnOnce(&mut Agent, Duration) -> Vec<Output>,
-    ) -> Option<Result<(), (u16, String)>> {
+    ) -> Option<Reply> {
+        self.carry_out(1, move |agent, now| vec![step(agent, now)])
+            .pop()
+            .flatten()
+    }
+
+    /// Run state-machine steps under one lock and carry out their outputs: `steps` gives the
+    /// outputs of each of `n` inputs. Everything they checkpoint is written, in one
+    /// transaction, before any of their messages leaves. Returns each input's reply.
+    fn carry_out(
+        self: &Arc<Self>,
+        n: usize,
+        steps: impl FnOnce(&mut Agent, Duration) -> Vec<Vec<Output>>,
+    ) -> Vec<Option<Reply>> {
         if self.stopped() {
-            return Some(Err((503, "Agent is shutting down".into())));
+            return vec![Some(Err((503, "Agent is shutting down".into()))); n];
         }
-        let mut reply = None;
+        let mut replies = vec![None; n];
         let mut actions = Vec::new();
         {
             let mut core = self.lock();
-            let outputs = step(&mut core.agent, wall_now());
-            // Everything the step checkpoints is written (in one transaction) before any
-            // of its messages leaves.
+            let groups = steps(&mut core.agent, wall_now());
             let mut ops = Vec::new();
-            let mut rest = Vec::with_capacity(outputs.len());
-            for o in outputs {
-                match o {
-                    Output::Checkpoint(op) => ops.push(op),
-                    o => rest.push(o),
+            let mut rest = Vec::with_capacity(groups.len());
+            for outputs in groups {
+                let mut r = Vec::with_capacity(outputs.len());
+                for o in outputs {
+                    match o {
+                        Output::Checkpoint(op) => ops.push(op),
+                        o => r.push(o),
+                    }
                 }
+                rest.push(r);
             }
             if let Err(e) = core.checkpoint.apply_all(&ops) {
                 tracing::error!("Failed to checkpoint: {e}");
             }
-            for o in rest {
-                match o {
-                    Output::Checkpoint(_) => {}
-                    Output::ToMaster(m) => {
-                        let _ = self.master_tx.send(m);
-                    }
-                    Output::ToExecutor { conn, event } => {
-                        if let Some(tx) = core.streams.get(&conn) {
-                            let _ = tx.send(event);
+            for (i, outputs) in rest.into_iter().enumerate() {
+                for o in outputs {
+                    match o {
+                        Output::Checkpoint(_) => {}
+                        Output::ToMaster(m) => {
+                            let _ = self.master_tx.send(m);
                         }
-                    }
-                    Output::CloseExecutorStream { conn } => {
-                        core.streams.remove(&conn);
-                    }
-                    Output::Reply(r) => reply = Some(r),
-                    Output::Launch(req) => actions.push(Action::Launch(req)),
-                    Output::Destroy { container_id } => actions.push(Action::Destroy(container_id)),
-                    Output::Watch { container_id, pid } => {
-                        actions.push(Action::Watch(container_id, pid))
-                    }
-                    Output::Reconnect => {
-                        self.reconnect.send_modify(|g| *g += 1);
+                        Output::ToExecutor { conn, event } => {
+                            if let Some(tx) = core.streams.get(&conn) {
+                                let _ = tx.send(event);
+                            }
+                        }
+                        Output::CloseExecutorStream { conn } => {
+                            core.streams.remove(&conn);
+                        }
+                        Output::Reply(r) => {
+                            if let Some(slot) = replies.get_mut(i) {
+                                *slot = Some(r);
+                            }
+                        }
+                        Output::Launch(req) => actions.push(Action::Launch(req)),
+                        Output::Destroy { container_id } => {
+                            actions.push(Action::Destroy(container_id))
+                        }
+                        Output::Watch { container_id, pid } => {
+                            actions.push(Action::Watch(container_id, pid))
+                        }
+                        Output::Reconnect => {
+                            self.reconnect.send_modify(|g| *g += 1);
+                        }
                     }
                 }
             }
@@ -187,7 +239,7 @@ impl Shared {
                 self.run_action(a);
             }
         }
-        reply
+        replies
     }
 
     /// Resource limits around an input. An executor reporting a task terminal may be
@@ -617,6 +669,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
     }
     let agent = Agent::new(cfg, rand::random::<u128>(), wall_now());
     let (master_tx, master_rx) = mpsc::unbounded_channel();
+    let (calls, calls_rx) = mpsc::unbounded_channel();
     let (reconnect, _) = watch::channel(0u64);
     let mut flag_map = flags.to_map();
     flag_map.insert("port".into(), addr.port().to_string());
@@ -644,6 +697,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
         max_epoch: AtomicU64::new(0),
         backoff_factor: flags.registration_backoff_factor.0,
         master_tx,
+        calls,
         reconnect,
         next_conn: AtomicU64::new(1),
         stopped: AtomicBool::new(false),
@@ -675,6 +729,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
         tokio::spawn(tick_loop(shared.clone())),
         tokio::spawn(master_loop(shared.clone())),
         tokio::spawn(sender_loop(shared.clone(), master_rx)),
+        tokio::spawn(call_loop(shared.clone(), calls_rx)),
     ];
     tracing::info!("Agent listening on {addr}, master {}", resolved.master_url);
     Ok(AgentHandle {
@@ -684,6 +739,26 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
         server_stop,
         loops,
     })
+}
+
+/// Handle queued executor calls: everything waiting when the loop comes round goes to the
+/// state machine together (group commit: one checkpoint transaction for all of them), then
+/// each call gets its reply. Under load, many executors' updates share one commit.
+async fn call_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<QueuedCall>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_CALL_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let (inputs, waiting): (Vec<Input>, Vec<_>) = batch.into_iter().unzip();
+        let replies = shared.dispatch_each(inputs);
+        for (tx, reply) in waiting.into_iter().zip(replies) {
+            let _ = tx.send(reply);
+        }
+    }
 }
 
 /// `/monitor/statistics` (also `.json` and under `/slave(1)`).
