@@ -197,6 +197,28 @@ async fn command_task_runs_to_finished_with_retries_and_files() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("Unknown executor"));
+    // Calls sent at once are handled together (one checkpoint transaction); each still gets
+    // its own answer.
+    let calls = (0..40).map(|i| {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/executor");
+        async move {
+            let r = client
+                .post(url)
+                .header("Content-Type", "application/json")
+                .body(format!(
+                    r#"{{"type":"HEARTBEAT","executor_id":{{"value":"x{i}"}},"framework_id":{{"value":"F"}}}}"#
+                ))
+                .send()
+                .await
+                .unwrap();
+            (i, r.status(), r.text().await.unwrap())
+        }
+    });
+    for (i, status, body) in futures::future::join_all(calls).await {
+        assert_eq!(status, 400);
+        assert!(body.contains(&format!("'x{i}'")), "call {i}: {body}");
+    }
     agent.shutdown(true).await;
 }
 
