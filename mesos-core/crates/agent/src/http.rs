@@ -152,10 +152,13 @@ async fn executor_api(
     let conn = shared.new_conn();
     let (tx, rx) = mpsc::unbounded_channel();
     shared.lock().streams.insert(conn, tx);
-    match shared.dispatch(Input::Executor {
-        call,
-        conn: Some(conn),
-    }) {
+    match shared
+        .dispatch_queued(Input::Executor {
+            call,
+            conn: Some(conn),
+        })
+        .await
+    {
         Some(Ok(())) => {
             let stream = EventStream {
                 rx,

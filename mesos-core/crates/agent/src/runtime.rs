@@ -54,8 +54,8 @@ pub(crate) struct Shared {
     max_epoch: AtomicU64,
     backoff_factor: Duration,
     master_tx: mpsc::UnboundedSender<AgentToMaster>,
-    /// Executor calls waiting for [`call_loop`].
-    calls: mpsc::UnboundedSender<QueuedCall>,
+    /// Inputs waiting for [`queue_loop`].
+    queue: mpsc::UnboundedSender<Queued>,
     reconnect: watch::Sender<u64>,
     next_conn: AtomicU64,
     stopped: AtomicBool,
@@ -72,11 +72,11 @@ pub fn wall_now() -> Duration {
 /// An executor call's reply: `Err((status, message))` when refused.
 type Reply = Result<(), (u16, String)>;
 
-/// An executor call waiting in the queue, and where its reply goes.
-type QueuedCall = (Input, oneshot::Sender<Option<Reply>>);
+/// An input waiting in the queue, and where its reply goes.
+type Queued = (Input, oneshot::Sender<Option<Reply>>);
 
-/// At most this many queued executor calls are handled together.
-const MAX_CALL_BATCH: usize = 64;
+/// At most this many queued inputs are handled together.
+const MAX_QUEUE_BATCH: usize = 64;
 
 /// Whose container limits to refresh after an input.
 enum LimitsTarget {
@@ -114,22 +114,9 @@ impl Shared {
         reply
     }
 
-    /// Feed several inputs (messages that arrived together) to the state machine under one
-    /// lock: the checkpoint writes of all of them go in one transaction, before any of
-    /// their outputs leave, in order.
-    pub fn dispatch_all(self: &Arc<Self>, inputs: Vec<Input>) {
-        match inputs.len() {
-            0 => {}
-            1 => {
-                self.dispatch(inputs.into_iter().next().expect("one input"));
-            }
-            _ => {
-                self.dispatch_each(inputs);
-            }
-        }
-    }
-
-    /// [`Shared::dispatch_all`], with the reply each input produced.
+    /// Feed several inputs to the state machine under one lock: the checkpoint writes of
+    /// all of them go in one transaction, before any of their outputs leave, in order.
+    /// Returns the reply each input produced.
     fn dispatch_each(self: &Arc<Self>, inputs: Vec<Input>) -> Vec<Option<Reply>> {
         let refresh: Vec<LimitsTarget> = inputs
             .iter()
@@ -145,17 +132,29 @@ impl Shared {
         replies
     }
 
-    /// Feed an executor call to the state machine through the call queue: the calls
-    /// waiting there when the queue's loop comes round are handled together (their
-    /// checkpoint writes in one transaction).
+    /// Feed an input to the state machine through the queue: the inputs waiting there when
+    /// [`queue_loop`] comes round are handled together (their checkpoint writes in one
+    /// transaction). For executor calls and container events, which arrive from many
+    /// executors at once under load.
     pub async fn dispatch_queued(self: &Arc<Self>, input: Input) -> Option<Reply> {
         let (tx, rx) = oneshot::channel();
-        match self.calls.send((input, tx)) {
+        match self.queue.send((input, tx)) {
             Ok(()) => rx
                 .await
                 .unwrap_or_else(|_| Some(Err((503, "Agent is shutting down".into())))),
             // The loop has ended (the agent stops).
             Err(mpsc::error::SendError((input, _))) => self.dispatch(input),
+        }
+    }
+
+    /// Put inputs in the queue without waiting for them to be handled (in order, after what
+    /// is queued already). Without the loop, they are handled at once.
+    pub fn enqueue_all(self: &Arc<Self>, inputs: Vec<Input>) {
+        for input in inputs {
+            let (tx, _) = oneshot::channel();
+            if let Err(mpsc::error::SendError((input, _))) = self.queue.send((input, tx)) {
+                self.dispatch(input);
+            }
         }
     }
 
@@ -378,15 +377,17 @@ impl Shared {
                             "Launched executor '{}' (container {cid}, pid {pid})",
                             req.executor_id
                         );
-                        me.dispatch(Input::ContainerLaunched {
+                        me.dispatch_queued(Input::ContainerLaunched {
                             container_id: cid.clone(),
                             pid,
-                        });
+                        })
+                        .await;
                         let status = me.wait_container(cid.clone()).await;
-                        me.dispatch(Input::ContainerExited {
+                        me.dispatch_queued(Input::ContainerExited {
                             container_id: cid,
                             status,
-                        });
+                        })
+                        .await;
                     }
                     Err(message) => {
                         tracing::warn!(
@@ -669,7 +670,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
     }
     let agent = Agent::new(cfg, rand::random::<u128>(), wall_now());
     let (master_tx, master_rx) = mpsc::unbounded_channel();
-    let (calls, calls_rx) = mpsc::unbounded_channel();
+    let (queue, queue_rx) = mpsc::unbounded_channel();
     let (reconnect, _) = watch::channel(0u64);
     let mut flag_map = flags.to_map();
     flag_map.insert("port".into(), addr.port().to_string());
@@ -697,7 +698,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
         max_epoch: AtomicU64::new(0),
         backoff_factor: flags.registration_backoff_factor.0,
         master_tx,
-        calls,
+        queue,
         reconnect,
         next_conn: AtomicU64::new(1),
         stopped: AtomicBool::new(false),
@@ -729,7 +730,7 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
         tokio::spawn(tick_loop(shared.clone())),
         tokio::spawn(master_loop(shared.clone())),
         tokio::spawn(sender_loop(shared.clone(), master_rx)),
-        tokio::spawn(call_loop(shared.clone(), calls_rx)),
+        tokio::spawn(queue_loop(shared.clone(), queue_rx)),
     ];
     tracing::info!("Agent listening on {addr}, master {}", resolved.master_url);
     Ok(AgentHandle {
@@ -741,13 +742,15 @@ pub async fn start(flags: AgentFlags) -> Result<AgentHandle, String> {
     })
 }
 
-/// Handle queued executor calls: everything waiting when the loop comes round goes to the
-/// state machine together (group commit: one checkpoint transaction for all of them), then
-/// each call gets its reply. Under load, many executors' updates share one commit.
-async fn call_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<QueuedCall>) {
+/// Handle queued inputs: everything waiting when the loop comes round goes to the state
+/// machine together (group commit: one checkpoint transaction for all of them), then each
+/// gets its reply. Under load, many executors' updates share one commit.
+async fn queue_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Queued>) {
     while let Some(first) = rx.recv().await {
+        // Let the other ready tasks (executors' connections) queue theirs first.
+        tokio::task::yield_now().await;
         let mut batch = vec![first];
-        while batch.len() < MAX_CALL_BATCH {
+        while batch.len() < MAX_QUEUE_BATCH {
             match rx.try_recv() {
                 Ok(c) => batch.push(c),
                 Err(_) => break,

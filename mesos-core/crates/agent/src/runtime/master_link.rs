@@ -128,7 +128,8 @@ pub(super) async fn master_loop(shared: Arc<Shared>) {
             }
             Err(e) => tracing::debug!("Cannot reach the master at {url}: {e}"),
         }
-        shared.dispatch(Input::MasterDisconnected);
+        // Through the queue: after whatever the stream delivered before it ended.
+        shared.dispatch_queued(Input::MasterDisconnected).await;
         let wait = backoff(shared.backoff_factor, attempt);
         attempt = attempt.saturating_add(1);
         tokio::select! {
@@ -180,8 +181,9 @@ async fn read_stream(
                 return registered;
             }
         };
-        // Messages that arrived together (a burst of launches, acknowledgements) go to the
-        // state machine together: one checkpoint transaction for all of them.
+        // Messages go through the agent's queue, in order: those that arrive together (a
+        // burst of launches, acknowledgements) share checkpoint transactions with each other
+        // and with the executors' updates waiting there.
         let mut batch = Vec::new();
         for rec in records {
             let msg: MasterToAgent = match serde_json::from_slice(&rec) {
@@ -200,7 +202,7 @@ async fn read_stream(
                 batch.push(Input::Master(msg));
                 continue;
             }
-            shared.dispatch_all(std::mem::take(&mut batch));
+            shared.enqueue_all(std::mem::take(&mut batch));
             let is_error = matches!(msg, MasterToAgent::Error { .. });
             match &msg {
                 MasterToAgent::Registered {
@@ -226,13 +228,13 @@ async fn read_stream(
                 }
                 _ => {}
             }
-            shared.dispatch(Input::Master(msg));
+            shared.dispatch_queued(Input::Master(msg)).await;
             if is_error {
                 reconnect_rx.borrow_and_update();
                 return true;
             }
         }
-        shared.dispatch_all(batch);
+        shared.enqueue_all(batch);
     }
 }
 
@@ -278,7 +280,7 @@ pub(super) async fn sender_loop(
             Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
                 let registered = shared.lock().agent.registered;
                 if registered {
-                    shared.dispatch(Input::MasterDisconnected);
+                    shared.dispatch_queued(Input::MasterDisconnected).await;
                     shared.reconnect.send_modify(|g| *g += 1);
                 }
             }
