@@ -152,6 +152,17 @@ async fn executor_api(
     let conn = shared.new_conn();
     let (tx, rx) = mpsc::unbounded_channel();
     shared.lock().streams.insert(conn, tx);
+    // Made before the SUBSCRIBE is handled: should this request go away while it waits in
+    // the queue, dropping the stream queues the disconnection behind it.
+    let stream = EventStream {
+        rx,
+        heartbeat: tokio::time::interval_at(
+            tokio::time::Instant::now() + shared.heartbeat,
+            shared.heartbeat,
+        ),
+        shared: shared.clone(),
+        conn,
+    };
     match shared
         .dispatch_queued(Input::Executor {
             call,
@@ -159,32 +170,17 @@ async fn executor_api(
         })
         .await
     {
-        Some(Ok(())) => {
-            let stream = EventStream {
-                rx,
-                heartbeat: tokio::time::interval_at(
-                    tokio::time::Instant::now() + shared.heartbeat,
-                    shared.heartbeat,
-                ),
-                shared: shared.clone(),
-                conn,
-            };
-            Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from_stream(stream))
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-        }
-        other => {
-            shared.lock().streams.remove(&conn);
-            match other {
-                Some(Err((code, msg))) => error(
-                    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
-                    msg,
-                ),
-                _ => error(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
-            }
-        }
+        Some(Ok(())) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        // Dropping the stream forgets the connection.
+        Some(Err((code, msg))) => error(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+            msg,
+        ),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
     }
 }
 
@@ -221,8 +217,9 @@ impl Drop for EventStream {
     fn drop(&mut self) {
         if !self.shared.stopped() {
             self.shared.lock().streams.remove(&self.conn);
+            // Through the queue: after the SUBSCRIBE that opened it, even if that still waits.
             self.shared
-                .dispatch(Input::ExecutorStreamClosed { conn: self.conn });
+                .enqueue_all(vec![Input::ExecutorStreamClosed { conn: self.conn }]);
         }
     }
 }
