@@ -257,19 +257,26 @@ async fn read_body(body: Body) -> Result<Bytes, Response> {
 }
 
 async fn ask(app: &App, input: Input) -> Reply {
+    match send_input(app, input) {
+        Ok(rx) => rx.await.unwrap_or_else(|_| shutting_down()),
+        Err(r) => r,
+    }
+}
+
+/// Queue an input for the state machine; its reply comes on the receiver.
+fn send_input(app: &App, input: Input) -> Result<oneshot::Receiver<Reply>, Reply> {
     let (tx, rx) = oneshot::channel();
-    if app
-        .cmds
+    app.cmds
         .send(Cmd::Input {
             input,
             reply: Some(tx),
         })
-        .is_err()
-    {
-        return Reply::Error(503, "Master is shutting down".into());
-    }
-    rx.await
-        .unwrap_or(Reply::Error(503, "Master is shutting down".into()))
+        .map(|()| rx)
+        .map_err(|_| shutting_down())
+}
+
+fn shutting_down() -> Reply {
+    Reply::Error(503, "Master is shutting down".into())
 }
 
 /// What this master is doing now: leading (with the running state machine's handle) or
@@ -588,25 +595,14 @@ async fn agent_message(app: &App, req: Request<Body>) -> Response {
             agent_id: incoming.agent_id.clone(),
             message,
         };
-        let (tx, rx) = oneshot::channel();
-        let input = Input::AgentMessage { envelope };
-        if app
-            .cmds
-            .send(Cmd::Input {
-                input,
-                reply: Some(tx),
-            })
-            .is_err()
-        {
-            return reply_response(Reply::Error(503, "Master is shutting down".into()));
+        match send_input(app, Input::AgentMessage { envelope }) {
+            Ok(rx) => waiting.push(rx),
+            Err(r) => return reply_response(r),
         }
-        waiting.push(rx);
     }
     let mut reply = Reply::Accepted;
     for rx in waiting {
-        let r = rx
-            .await
-            .unwrap_or(Reply::Error(503, "Master is shutting down".into()));
+        let r = rx.await.unwrap_or_else(|_| shutting_down());
         if matches!(reply, Reply::Accepted | Reply::Ok) {
             reply = r;
         }
