@@ -1,10 +1,12 @@
 //! `cargo bench -p marathon --bench launch` (performance-anchors W4, through Marathon):
 //! one app of `sleep 600` (cpus 0.001, mem 1, no ports) scaled from 0 to `INSTANCES`
-//! (default 1,000) on an in-process cluster with one agent. The figure is the wall time
-//! from the scaling PUT until `/v2/apps/<id>` reports every instance in `tasksRunning`;
+//! (default 1,000) on an in-process cluster with one agent, then back to 0, `ROUNDS` times
+//! (default 3) on the same cluster. The figure is the wall time from the scaling PUT until
+//! `/v2/apps/<id>` reports every instance in `tasksRunning` (the median of the rounds);
 //! beside it, the time a bare loop takes to fork/exec the same number of `sleep 600`
-//! processes on this machine (the median of three runs), and their ratio. Then the time
-//! to scale back to 0, until Marathon reports no task left.
+//! processes on this machine (the median of three runs), and their ratio. Also the time to
+//! scale back to 0, until Marathon reports no task left. A round starts once every
+//! executor of the one before has exited.
 //!
 //! Also printed: the Marathon core's own processing time for the same workload (no I/O),
 //! when Marathon had staged every instance, and when the agent recorded the last
@@ -193,8 +195,13 @@ fn epoch_now() -> f64 {
 
 /// The latest timestamp of a `state` status among the agent's tasks, and how many
 /// tasks had one.
-async fn agent_last_status(http: &reqwest::Client, url: &str, state: &str) -> (usize, f64) {
-    fn walk(v: &Value, state: &str, found: &mut (usize, f64)) {
+async fn agent_last_status(
+    http: &reqwest::Client,
+    url: &str,
+    state: &str,
+    since: f64,
+) -> (usize, f64) {
+    fn walk(v: &Value, state: &str, since: f64, found: &mut (usize, f64)) {
         match v {
             Value::Object(m) => {
                 if let Some(ss) = m.get("statuses").and_then(Value::as_array) {
@@ -202,15 +209,16 @@ async fn agent_last_status(http: &reqwest::Client, url: &str, state: &str) -> (u
                         .iter()
                         .filter(|s| s["state"] == state)
                         .filter_map(|s| s["timestamp"].as_f64())
+                        .filter(|t| *t >= since)
                         .fold(None, |a: Option<f64>, t| Some(a.map_or(t, |a| a.max(t))));
                     if let Some(t) = ts {
                         found.0 += 1;
                         found.1 = found.1.max(t);
                     }
                 }
-                m.values().for_each(|x| walk(x, state, found));
+                m.values().for_each(|x| walk(x, state, since, found));
             }
-            Value::Array(a) => a.iter().for_each(|x| walk(x, state, found)),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, state, since, found)),
             _ => {}
         }
     }
@@ -220,6 +228,7 @@ async fn agent_last_status(http: &reqwest::Client, url: &str, state: &str) -> (u
         walk(
             &serde_json::from_str(&text).unwrap_or(Value::Null),
             state,
+            since,
             &mut found,
         );
     }
@@ -283,7 +292,7 @@ fn count_states(v: &Value, out: &mut std::collections::BTreeMap<String, usize>) 
     }
 }
 
-async fn through_marathon(n: u64) -> Run {
+async fn through_marathon(n: u64, rounds: usize) -> Vec<Run> {
     let dir = match std::env::var_os("BENCH_DIR") {
         Some(d) => tempfile::tempdir_in(d).unwrap(),
         None => tempfile::tempdir().unwrap(),
@@ -338,27 +347,54 @@ async fn through_marathon(n: u64) -> Run {
         }),
     };
     let agent_state = format!("http://{}/state", cluster.agent_addrs()[0]);
-    println!("scaling {APP} from 0 to {n}:");
-    let children_from = children_cpu();
-    let up = api.scale(n, &trace, |running, _, _| running >= n).await;
-    let (count, last) = agent_last_status(&api.http, &agent_state, "TASK_RUNNING").await;
-    let agent_running = (count, last - up.put_at);
-    println!("scaling {APP} from {n} to 0:");
-    let down = api
-        .scale(0, &trace, |running, staged, deps| {
-            running == 0 && staged == 0 && deps == 0
-        })
-        .await;
+    let mut runs = Vec::new();
+    for round in 1..=rounds {
+        println!("round {round}: scaling {APP} from 0 to {n}:");
+        let children_from = children_cpu();
+        let up = api.scale(n, &trace, |running, _, _| running >= n).await;
+        let (count, last) =
+            agent_last_status(&api.http, &agent_state, "TASK_RUNNING", up.put_at).await;
+        let agent_running = (count, last - up.put_at);
+        println!("round {round}: scaling {APP} from {n} to 0:");
+        let down = api
+            .scale(0, &trace, |running, staged, deps| {
+                running == 0 && staged == 0 && deps == 0
+            })
+            .await;
+        // The next round starts once every executor of this one has exited and been reaped.
+        let settled = Instant::now();
+        while live_executors(&api.http, &agent_state).await > 0 {
+            assert!(
+                settled.elapsed() < LIMIT,
+                "executors still running after scaling to 0"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        runs.push(Run {
+            up: up.took,
+            up_cpu: up.cpu,
+            children_cpu: children_cpu().saturating_sub(children_from),
+            staged: up.all_staged,
+            agent_running,
+            down: down.took,
+        });
+    }
     server.stop();
     cluster.shutdown(true).await;
-    Run {
-        up: up.took,
-        up_cpu: up.cpu,
-        children_cpu: children_cpu().saturating_sub(children_from),
-        staged: up.all_staged,
-        agent_running,
-        down: down.took,
-    }
+    runs
+}
+
+/// Executors the agent's `/state` lists under its (active) frameworks.
+async fn live_executors(http: &reqwest::Client, url: &str) -> usize {
+    let Ok(r) = http.get(url).send().await else {
+        return 0;
+    };
+    let v: Value = serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or_default();
+    v["frameworks"].as_array().map_or(0, |fs| {
+        fs.iter()
+            .map(|f| f["executors"].as_array().map_or(0, Vec::len))
+            .sum()
+    })
 }
 
 /// The Marathon core alone (no I/O): the same app scaled to `n` on one offer, every
@@ -497,31 +533,37 @@ fn main() {
     if std::env::var("CORE_ONLY").is_ok_and(|v| v == "1") {
         return;
     }
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|r| *r > 0)
+        .unwrap_or(3);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let run = rt.block_on(through_marathon(n));
-    // The loop's time moves by 10-20 % from run to run on a VM: the median of three.
+    let runs = rt.block_on(through_marathon(n, rounds));
+    // Both times move by 10-20 % from run to run on a VM: the medians are compared.
     let mut bares: Vec<Duration> = (0..3).map(|_| bare_loop(n)).collect();
     bares.sort();
     let bare = bares[1];
-    let up = run.up.as_secs_f64();
-    println!(
-        "marathon: all {n} instances staged (offer accepted) {:.2} s after the PUT",
-        run.staged.as_secs_f64()
-    );
-    let (count, t) = run.agent_running;
-    println!("agent: {count} tasks reported TASK_RUNNING, the last {t:.2} s after the PUT");
-    println!(
-        "marathon: {n} instances TASK_RUNNING in {up:.2} s ({:.0}/s)",
-        n as f64 / up
-    );
-    println!(
-        "cluster process CPU (agent, master, Marathon; not executors) during the launch: {:.2} ms per instance",
-        run.up_cpu.as_secs_f64() * 1e3 / n as f64
-    );
-    println!(
-        "executors and their tasks, CPU over their whole life (start, run, kill): {:.2} ms per instance",
-        run.children_cpu.as_secs_f64() * 1e3 / n as f64
-    );
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
+    for (i, run) in runs.iter().enumerate() {
+        let (count, t) = run.agent_running;
+        println!(
+            "round {}: all {n} staged {:.2} s after the PUT; the agent's last of {count} TASK_RUNNING at {t:.2} s; {n} instances TASK_RUNNING in Marathon in {:.2} s ({:.0}/s); cluster process CPU {:.2} ms per instance, executors and their tasks (start, run, kill) {:.2} ms per instance; scaled back to 0 in {:.2} s",
+            i + 1,
+            run.staged.as_secs_f64(),
+            run.up.as_secs_f64(),
+            n as f64 / run.up.as_secs_f64(),
+            per(run.up_cpu),
+            per(run.children_cpu),
+            run.down.as_secs_f64(),
+        );
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let up = median(runs.iter().map(|r| r.up).collect()).as_secs_f64();
+    let down = median(runs.iter().map(|r| r.down).collect()).as_secs_f64();
     println!(
         "bare loop: {n} sleep processes started in {:.2} s ({:.0}/s), the median of {}",
         bare.as_secs_f64(),
@@ -533,11 +575,12 @@ fn main() {
             .join(", ")
     );
     println!(
-        "marathon: scaled {n} instances back to 0 in {:.2} s",
-        run.down.as_secs_f64()
+        "marathon: scaled {n} instances back to 0 in {down:.2} s (median of {} rounds)",
+        runs.len()
     );
     println!(
-        "W4 launch through Marathon: {n} instances in {up:.2} s vs bare fork/exec {:.2} s: ratio {:.1} (aim 3)",
+        "W4 launch through Marathon: {n} instances in {up:.2} s (median of {} rounds) vs bare fork/exec {:.2} s: ratio {:.1} (aim 3)",
+        runs.len(),
         bare.as_secs_f64(),
         up / bare.as_secs_f64()
     );
