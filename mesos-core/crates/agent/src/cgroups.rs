@@ -21,6 +21,9 @@ pub const CGROUP_BASE: &str = "/sys/fs/cgroup";
 /// The cgroup (under each hierarchy) holding every container's cgroup.
 pub const ROOT: &str = "mesos";
 
+/// How long an empty cgroup of an unknown container is left alone at an agent's start.
+pub const UNKNOWN_CGROUP_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
 pub const CPU_SHARES_PER_CPU: u64 = 1024;
 pub const MIN_CPU_SHARES: u64 = 2;
 pub const CFS_PERIOD_US: u64 = 100_000;
@@ -621,6 +624,18 @@ impl Cgroups {
         err.map_or(Ok(()), Err)
     }
 
+    /// Whether any of the container's cgroup directories changed within
+    /// [`UNKNOWN_CGROUP_GRACE`] (or its time cannot be read).
+    fn made_lately(&self, container_id: &str) -> bool {
+        self.dirs(container_id).iter().any(|d| {
+            std::fs::metadata(d)
+                .and_then(|m| m.modified())
+                .map_or(true, |t| {
+                    t.elapsed().map_or(true, |age| age < UNKNOWN_CGROUP_GRACE)
+                })
+        })
+    }
+
     /// Container IDs with a cgroup under `mesos/` in any hierarchy.
     pub fn list(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
@@ -640,10 +655,12 @@ impl Cgroups {
 
     /// At agent start: remove the cgroups under `mesos/` of containers this agent does not
     /// know. Empty ones are removed; ones that still hold processes are left alone with a
-    /// warning (they may belong to another agent sharing the machine, e.g. in tests).
+    /// warning (they may belong to another agent sharing the machine, e.g. in tests), and
+    /// so are empty ones made in the last [`UNKNOWN_CGROUP_GRACE`]: another agent may have
+    /// just made them for an executor that has not joined yet.
     pub fn cleanup_unknown(&self, known: &HashSet<String>) {
         for id in self.list() {
-            if known.contains(&id) {
+            if known.contains(&id) || self.made_lately(&id) {
                 continue;
             }
             let pids = self.pids(&id);
@@ -840,6 +857,44 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         let e = Isolation::parse("namespaces/pid").unwrap_err();
         assert!(e.starts_with("Invalid --isolation"), "{e}");
         assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn unknown_cgroups_are_removed_at_start_unless_just_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cpu, mem) = (dir.path().join("cpu"), dir.path().join("memory"));
+        let cg = Cgroups {
+            hierarchy: Hierarchy::V1 {
+                cpu: Some(cpu.clone()),
+                cpuacct: None,
+                memory: Some(mem.clone()),
+            },
+            isolation: Isolation {
+                cpu: true,
+                mem: true,
+                cfs: false,
+            },
+        };
+        let long_ago = std::time::SystemTime::now() - UNKNOWN_CGROUP_GRACE * 2;
+        for id in ["old", "fresh", "known"] {
+            for base in [&cpu, &mem] {
+                let d = base.join(ROOT).join(id);
+                std::fs::create_dir_all(&d).unwrap();
+                if id != "fresh" {
+                    std::fs::File::open(&d)
+                        .unwrap()
+                        .set_modified(long_ago)
+                        .unwrap();
+                }
+            }
+        }
+        cg.cleanup_unknown(&HashSet::from(["known".to_string()]));
+        // The old unknown one goes; the one made just now (another agent's launch in
+        // progress) and the known one stay.
+        assert_eq!(
+            cg.list(),
+            BTreeSet::from(["fresh".to_string(), "known".to_string()])
+        );
     }
 
     #[test]
