@@ -859,10 +859,11 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         assert!(!e.contains('\n'));
     }
 
-    #[test]
-    fn unknown_cgroups_are_removed_at_start_unless_just_made() {
-        let dir = tempfile::tempdir().unwrap();
-        let (cpu, mem) = (dir.path().join("cpu"), dir.path().join("memory"));
+    /// A v1 layout (separate cpu and memory hierarchies) under `dir`, with `mesos/` made.
+    fn fake_v1(dir: &Path, cfs: bool) -> (Cgroups, PathBuf, PathBuf) {
+        let (cpu, mem) = (dir.join("cpu"), dir.join("memory"));
+        std::fs::create_dir_all(cpu.join(ROOT)).unwrap();
+        std::fs::create_dir_all(mem.join(ROOT)).unwrap();
         let cg = Cgroups {
             hierarchy: Hierarchy::V1 {
                 cpu: Some(cpu.clone()),
@@ -872,9 +873,16 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             isolation: Isolation {
                 cpu: true,
                 mem: true,
-                cfs: false,
+                cfs,
             },
         };
+        (cg, cpu, mem)
+    }
+
+    #[test]
+    fn unknown_cgroups_are_removed_at_start_unless_just_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cg, cpu, mem) = fake_v1(dir.path(), false);
         let long_ago = std::time::SystemTime::now() - UNKNOWN_CGROUP_GRACE * 2;
         for id in ["old", "fresh", "known"] {
             for base in [&cpu, &mem] {
@@ -900,21 +908,7 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
     #[test]
     fn v1_files_are_rendered_in_a_fake_hierarchy() {
         let dir = tempfile::tempdir().unwrap();
-        let (cpu, mem) = (dir.path().join("cpu"), dir.path().join("memory"));
-        let cg = Cgroups {
-            hierarchy: Hierarchy::V1 {
-                cpu: Some(cpu.clone()),
-                cpuacct: None,
-                memory: Some(mem.clone()),
-            },
-            isolation: Isolation {
-                cpu: true,
-                mem: true,
-                cfs: true,
-            },
-        };
-        std::fs::create_dir_all(cpu.join(ROOT)).unwrap();
-        std::fs::create_dir_all(mem.join(ROOT)).unwrap();
+        let (cg, cpu, mem) = fake_v1(dir.path(), true);
         let limits = Limits::from_resources(&res("cpus:0.2;mem:64"));
         cg.create("c1", &limits).unwrap();
         let rd = |p: PathBuf| std::fs::read_to_string(p).unwrap();
