@@ -364,10 +364,11 @@ impl Shared {
                 let spec = match me.container_spec(&req) {
                     Ok(s) => s,
                     Err(message) => {
-                        me.dispatch(Input::ContainerLaunchFailed {
+                        me.dispatch_queued(Input::ContainerLaunchFailed {
                             container_id: cid,
                             message,
-                        });
+                        })
+                        .await;
                         return;
                     }
                 };
@@ -394,10 +395,11 @@ impl Shared {
                             "Failed to launch executor '{}': {message}",
                             req.executor_id
                         );
-                        me.dispatch(Input::ContainerLaunchFailed {
+                        me.dispatch_queued(Input::ContainerLaunchFailed {
                             container_id: cid,
                             message,
-                        });
+                        })
+                        .await;
                     }
                 }
             }),
@@ -408,10 +410,11 @@ impl Shared {
             Action::Watch(cid, pid) => self.spawn_bg(async move {
                 me.containerizer.recover(cid.clone(), pid).await;
                 let status = me.wait_container(cid.clone()).await;
-                me.dispatch(Input::ContainerExited {
+                me.dispatch_queued(Input::ContainerExited {
                     container_id: cid,
                     status,
-                });
+                })
+                .await;
             }),
         }
     }
