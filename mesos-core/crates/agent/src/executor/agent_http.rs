@@ -24,7 +24,7 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// How a response's body ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     Length(usize),
     Chunked,
     /// No length given: the body runs until the server closes the connection.
@@ -33,11 +33,11 @@ enum Framing {
 
 /// A response head.
 #[derive(Debug)]
-struct Head {
-    status: u16,
-    framing: Framing,
+pub(super) struct Head {
+    pub status: u16,
+    pub framing: Framing,
     /// The server will close the connection after this response.
-    closes: bool,
+    pub closes: bool,
 }
 
 /// The agent's executor endpoint: `host:port` or a Unix socket, and the path.
@@ -55,9 +55,63 @@ pub(super) struct AgentHttp {
 pub(super) struct EventStream {
     conn: Conn,
     buf: Vec<u8>,
+    body: StreamBody,
+}
+
+/// A streamed response body, decoded as it arrives.
+pub(super) struct StreamBody {
     framing: Framing,
     chunks: Chunked,
     done: bool,
+}
+
+impl StreamBody {
+    pub fn new(framing: Framing) -> StreamBody {
+        StreamBody {
+            framing,
+            chunks: Chunked::default(),
+            done: false,
+        }
+    }
+
+    /// Whether the body has ended.
+    pub fn ended(&self) -> bool {
+        self.done || self.framing == Framing::Length(0)
+    }
+
+    /// The body's bytes among what `buf` holds (taken from it).
+    pub fn decode(&mut self, buf: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        if self.done || buf.is_empty() {
+            return Ok(out);
+        }
+        match self.framing {
+            Framing::Chunked => match self.chunks.decode(buf, &mut out) {
+                Ok(done) => self.done = done,
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            },
+            Framing::Length(left) => {
+                let n = left.min(buf.len());
+                out.extend(buf.drain(..n));
+                self.framing = Framing::Length(left - n);
+                self.done = left == n;
+            }
+            Framing::Close => out.append(buf),
+        }
+        Ok(out)
+    }
+
+    /// The connection closed: an error unless the close is what ends the body.
+    pub fn closed(&mut self) -> Result<(), String> {
+        self.done = true;
+        match self.framing {
+            Framing::Close => Ok(()),
+            _ => Err("connection closed in the middle of the body".into()),
+        }
+    }
 }
 
 impl AgentHttp {
@@ -99,16 +153,12 @@ impl AgentHttp {
     }
 
     fn request(&self, body: &str, accept_json: bool) -> Vec<u8> {
-        let mut r = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\n\r\n",
-            self.path,
-            if self.socket.is_some() { "localhost" } else { &self.endpoint },
-            if accept_json { "Accept: application/json\r\n" } else { "" },
-            body.len()
-        )
-        .into_bytes();
-        r.extend_from_slice(body.as_bytes());
-        r
+        let host = if self.socket.is_some() {
+            "localhost"
+        } else {
+            &self.endpoint
+        };
+        post_request(&self.path, host, body, accept_json)
     }
 
     /// POST `body` and read the whole answer: its status and body. Reuses the previous
@@ -170,9 +220,7 @@ impl AgentHttp {
         Ok(EventStream {
             conn,
             buf,
-            framing: head.framing,
-            chunks: Chunked::default(),
-            done: false,
+            body: StreamBody::new(head.framing),
         })
     }
 }
@@ -182,53 +230,36 @@ impl EventStream {
     /// error when the connection failed or the framing is broken.
     pub async fn next(&mut self) -> Option<Result<Vec<u8>, String>> {
         loop {
-            if self.done {
-                return None;
+            match self.body.decode(&mut self.buf) {
+                Ok(out) if !out.is_empty() => return Some(Ok(out)),
+                Ok(_) => {}
+                Err(e) => return Some(Err(e)),
             }
-            if !self.buf.is_empty() {
-                let mut out = Vec::new();
-                match self.framing {
-                    Framing::Chunked => match self.chunks.decode(&mut self.buf, &mut out) {
-                        Ok(done) => self.done = done,
-                        Err(e) => {
-                            self.done = true;
-                            return Some(Err(e));
-                        }
-                    },
-                    Framing::Length(left) => {
-                        let n = left.min(self.buf.len());
-                        out.extend(self.buf.drain(..n));
-                        self.framing = Framing::Length(left - n);
-                        self.done = left == n;
-                    }
-                    Framing::Close => out.append(&mut self.buf),
-                }
-                if !out.is_empty() {
-                    return Some(Ok(out));
-                }
-                if self.done {
-                    return None;
-                }
-            }
-            if self.framing == Framing::Length(0) {
+            if self.body.ended() {
                 return None;
             }
             match read_more(&mut self.conn, &mut self.buf).await {
-                Ok(0) => {
-                    self.done = true;
-                    return match self.framing {
-                        Framing::Close => None,
-                        _ => Some(Err("connection closed in the middle of the body".into())),
-                    };
-                }
+                Ok(0) => return self.body.closed().err().map(Err),
                 Ok(_) => {}
                 Err(e) => {
-                    self.done = true;
+                    self.body.done = true;
                     return Some(Err(e));
                 }
             }
         }
     }
+}
+
+/// A POST of a JSON `body` to `path` on `host`, asking for JSON back when `accept_json`.
+pub(super) fn post_request(path: &str, host: &str, body: &str, accept_json: bool) -> Vec<u8> {
+    let mut r = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\n\r\n",
+        if accept_json { "Accept: application/json\r\n" } else { "" },
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body.as_bytes());
+    r
 }
 
 /// Read what the connection has into `buf`; the number of bytes read (0 at its end).
@@ -239,24 +270,31 @@ async fn read_more(conn: &mut Conn, buf: &mut Vec<u8>) -> Result<usize, String> 
     Ok(n)
 }
 
-/// Read a response head; what follows it stays in `buf`. Informational (1xx) heads are
-/// skipped.
+/// Read a response head; what follows it stays in `buf`.
 async fn read_head(conn: &mut Conn, buf: &mut Vec<u8>) -> Result<Head, String> {
     loop {
-        if let Some((head, len)) = parse_head(buf)? {
-            buf.drain(..len);
-            if (100..200).contains(&head.status) {
-                continue;
-            }
+        if let Some(head) = take_head(buf)? {
             return Ok(head);
-        }
-        if buf.len() > MAX_HEAD {
-            return Err("response head too large".into());
         }
         if read_more(conn, buf).await? == 0 {
             return Err("connection closed before a response".into());
         }
     }
+}
+
+/// The response head `buf` starts with, removed from it, once complete (informational
+/// (1xx) heads are skipped).
+pub(super) fn take_head(buf: &mut Vec<u8>) -> Result<Option<Head>, String> {
+    while let Some((head, len)) = parse_head(buf)? {
+        buf.drain(..len);
+        if !(100..200).contains(&head.status) {
+            return Ok(Some(head));
+        }
+    }
+    if buf.len() > MAX_HEAD {
+        return Err("response head too large".into());
+    }
+    Ok(None)
 }
 
 /// A response head at the start of `buf` and its length, `None` while incomplete.
@@ -314,28 +352,58 @@ async fn read_body(
     buf: &mut Vec<u8>,
     framing: Framing,
 ) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    let mut chunks = Chunked::default();
+    let mut body = Body::new(framing);
     loop {
-        match framing {
-            Framing::Length(n) if buf.len() >= n => {
-                body.extend(buf.drain(..n));
-                return Ok(body);
-            }
-            Framing::Chunked if chunks.decode(buf, &mut body)? => return Ok(body),
-            _ => {}
-        }
-        if body.len() + buf.len() > MAX_BODY {
-            return Err("response body too large".into());
+        if body.take(buf)? {
+            return Ok(body.data);
         }
         if read_more(conn, buf).await? == 0 {
-            return match framing {
-                Framing::Close => {
-                    body.append(buf);
-                    Ok(body)
-                }
-                _ => Err("connection closed in the middle of a response".into()),
-            };
+            return body.closed(buf);
+        }
+    }
+}
+
+/// A response body, collected from what is read of the connection.
+pub(super) struct Body {
+    framing: Framing,
+    chunks: Chunked,
+    pub data: Vec<u8>,
+}
+
+impl Body {
+    pub fn new(framing: Framing) -> Body {
+        Body {
+            framing,
+            chunks: Chunked::default(),
+            data: Vec::new(),
+        }
+    }
+
+    /// Take what `buf` holds of the body; true once it is complete (what follows it stays
+    /// in `buf`).
+    pub fn take(&mut self, buf: &mut Vec<u8>) -> Result<bool, String> {
+        match self.framing {
+            Framing::Length(n) if buf.len() >= n => {
+                self.data.extend(buf.drain(..n));
+                return Ok(true);
+            }
+            Framing::Chunked if self.chunks.decode(buf, &mut self.data)? => return Ok(true),
+            _ => {}
+        }
+        if self.data.len() + buf.len() > MAX_BODY {
+            return Err("response body too large".into());
+        }
+        Ok(false)
+    }
+
+    /// The connection closed after `buf`: the body, when the close is what ends it.
+    pub fn closed(mut self, buf: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+        match self.framing {
+            Framing::Close => {
+                self.data.append(buf);
+                Ok(self.data)
+            }
+            _ => Err("connection closed in the middle of a response".into()),
         }
     }
 }
@@ -357,14 +425,18 @@ enum ChunkState {
 
 /// An incremental decoder of `Transfer-Encoding: chunked`.
 #[derive(Debug, Default)]
-struct Chunked {
+pub(super) struct Chunked {
     state: ChunkState,
 }
 
 impl Chunked {
     /// Decode what `input` holds, appending the data to `out` and removing what was used
     /// from `input` (an incomplete line stays). True once the body has ended.
-    fn decode(&mut self, input: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<bool, String> {
+    pub(super) fn decode(
+        &mut self,
+        input: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, String> {
         let mut pos = 0;
         let result = loop {
             match self.state {
@@ -418,7 +490,7 @@ impl Chunked {
 }
 
 /// The reason phrase of the statuses an agent answers with.
-fn reason(status: u16) -> &'static str {
+pub(super) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         202 => "Accepted",

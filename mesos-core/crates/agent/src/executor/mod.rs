@@ -129,6 +129,10 @@ fn run_executor(mode: ExecutorMode) -> i32 {
             return 1;
         }
     };
+    // The command executor of a command task needs no async runtime (see `command`).
+    if docker == Some(false) {
+        return command::run_blocking(env);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -140,7 +144,7 @@ fn run_executor(mode: ExecutorMode) -> i32 {
         }
     };
     match docker {
-        Some(docker) => rt.block_on(command::run(env, docker)),
+        Some(docker) => rt.block_on(command::run_tokio(env, docker)),
         None => rt.block_on(default::run(env)),
     }
 }

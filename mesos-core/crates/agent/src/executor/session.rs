@@ -67,13 +67,60 @@ impl ExecutorEnv {
 
 use super::agent_http::{AgentHttp, EventStream};
 
+/// A new update of the executor `env` describes (source EXECUTOR, fresh uuid, timestamped
+/// now).
+pub(super) fn new_status(
+    env: &ExecutorEnv,
+    task_id: &TaskId,
+    state: TaskState,
+    message: Option<String>,
+    reason: Option<&str>,
+) -> TaskStatus {
+    let mut s = TaskStatus::new(task_id.clone(), state).with_source("SOURCE_EXECUTOR");
+    s.message = message;
+    s.reason = reason.map(str::to_string);
+    s.executor_id = Some(env.executor_id.clone());
+    s.timestamp = Some(crate::runtime::wall_now().as_secs_f64());
+    s.uuid = Some(mesos_proto::json::b64_encode(
+        uuid::Uuid::new_v4().as_bytes(),
+    ));
+    s
+}
+
+/// The body of a SUBSCRIBE call with the unacknowledged `tasks` and `updates`.
+pub(super) fn subscribe_body(
+    env: &ExecutorEnv,
+    tasks: &[&TaskInfo],
+    updates: &[TaskStatus],
+) -> String {
+    let updates: Vec<serde_json::Value> = updates.iter().map(|s| json!({"status": s})).collect();
+    json!({
+        "type": "SUBSCRIBE",
+        "framework_id": env.framework_id,
+        "executor_id": env.executor_id,
+        "subscribe": {"unacknowledged_tasks": tasks, "unacknowledged_updates": updates},
+    })
+    .to_string()
+}
+
+/// The body of an UPDATE call.
+pub(super) fn update_body(env: &ExecutorEnv, status: &TaskStatus) -> String {
+    json!({
+        "type": "UPDATE",
+        "framework_id": env.framework_id,
+        "executor_id": env.executor_id,
+        "update": {"status": status},
+    })
+    .to_string()
+}
+
 /// An executor's calls to the agent and its updates not yet acknowledged.
 pub(super) struct Session {
     pub env: ExecutorEnv,
     http: AgentHttp,
     /// Sent and not yet acknowledged: resent with every SUBSCRIBE.
     pub unacked: Vec<TaskStatus>,
-    log: fn(&str),
+    pub log: fn(&str),
     /// Forget an update the agent refuses with 400 instead of resending it.
     forget_refused: bool,
 }
@@ -100,15 +147,9 @@ impl Session {
 
     /// SUBSCRIBE with the unacknowledged `tasks` and updates; the event stream.
     pub async fn subscribe(&self, tasks: Vec<&TaskInfo>) -> Result<EventStream, String> {
-        let updates: Vec<serde_json::Value> =
-            self.unacked.iter().map(|s| json!({"status": s})).collect();
-        let body = json!({
-            "type": "SUBSCRIBE",
-            "framework_id": self.env.framework_id,
-            "executor_id": self.env.executor_id,
-            "subscribe": {"unacknowledged_tasks": tasks, "unacknowledged_updates": updates},
-        });
-        self.http.stream(&body.to_string()).await
+        self.http
+            .stream(&subscribe_body(&self.env, &tasks, &self.unacked))
+            .await
     }
 
     /// A new update of this executor (source EXECUTOR, fresh uuid, timestamped now).
@@ -119,30 +160,16 @@ impl Session {
         message: Option<String>,
         reason: Option<&str>,
     ) -> TaskStatus {
-        let mut s = TaskStatus::new(task_id.clone(), state).with_source("SOURCE_EXECUTOR");
-        s.message = message;
-        s.reason = reason.map(str::to_string);
-        s.executor_id = Some(self.env.executor_id.clone());
-        s.timestamp = Some(crate::runtime::wall_now().as_secs_f64());
-        s.uuid = Some(mesos_proto::json::b64_encode(
-            uuid::Uuid::new_v4().as_bytes(),
-        ));
-        s
+        new_status(&self.env, task_id, state, message, reason)
     }
 
     /// Queue an update for resending and POST it now (failures are retried on re-subscribe).
     pub async fn send(&mut self, status: TaskStatus) {
         let uuid = status.uuid.clone();
         self.unacked.push(status.clone());
-        let body = json!({
-            "type": "UPDATE",
-            "framework_id": self.env.framework_id,
-            "executor_id": self.env.executor_id,
-            "update": {"status": status},
-        });
         let res = self
             .http
-            .call(&body.to_string(), Duration::from_secs(10))
+            .call(&update_body(&self.env, &status), Duration::from_secs(10))
             .await;
         match res {
             Ok((status, _)) if (200..300).contains(&status) => {}
@@ -173,22 +200,72 @@ impl Session {
     }
 }
 
-/// The event stream from the agent, re-subscribing with exponential backoff while it is
-/// down.
+/// When to (re-)subscribe: at once at first, then with exponential backoff while the agent
+/// stays away, giving up after the recovery timeout.
+pub(super) struct Resubscribe {
+    disconnected_since: std::time::Instant,
+    backoff: Duration,
+    /// The next attempt is due then.
+    pub due: std::time::Instant,
+}
+
+/// The first delay between attempts, and the delay after losing a subscription.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+impl Resubscribe {
+    pub fn new(now: std::time::Instant) -> Resubscribe {
+        Resubscribe {
+            disconnected_since: now,
+            backoff: FIRST_BACKOFF,
+            due: now,
+        }
+    }
+
+    /// Subscribed.
+    pub fn succeeded(&mut self) {
+        self.backoff = FIRST_BACKOFF;
+    }
+
+    /// An attempt failed with `e`: `Err` once the agent has been away past the recovery
+    /// timeout (the executor gives up), else the next attempt is scheduled.
+    pub fn failed(
+        &mut self,
+        now: std::time::Instant,
+        env: &ExecutorEnv,
+        e: &str,
+        log: fn(&str),
+    ) -> Result<(), ()> {
+        if now.saturating_duration_since(self.disconnected_since) > env.recovery_timeout {
+            log(&format!(
+                "Giving up on the agent after the recovery timeout: {e}"
+            ));
+            return Err(());
+        }
+        log(&format!("Cannot subscribe: {e}"));
+        self.backoff = (self.backoff * 2).min(env.backoff_max.max(FIRST_BACKOFF));
+        self.due = now + self.backoff;
+        Ok(())
+    }
+
+    /// The subscription was lost: try again shortly.
+    pub fn lost(&mut self, now: std::time::Instant, log: fn(&str)) {
+        log("Disconnected from the agent; re-subscribing");
+        self.disconnected_since = now;
+        self.due = now + FIRST_BACKOFF;
+    }
+}
+
+/// The event stream from the agent, re-subscribing (see [`Resubscribe`]) while it is down.
 pub(super) struct Connection {
     stream: Option<(EventStream, recordio::Decoder)>,
-    disconnected_since: Instant,
-    backoff: Duration,
-    reconnect_at: Instant,
+    retry: Resubscribe,
 }
 
 impl Connection {
     pub fn new() -> Connection {
         Connection {
             stream: None,
-            disconnected_since: Instant::now(),
-            backoff: Duration::from_millis(100),
-            reconnect_at: Instant::now(),
+            retry: Resubscribe::new(std::time::Instant::now()),
         }
     }
 
@@ -199,25 +276,23 @@ impl Connection {
         session: &Session,
         tasks: Vec<&TaskInfo>,
     ) -> Result<(), String> {
-        if self.stream.is_some() || Instant::now() < self.reconnect_at {
+        if self.stream.is_some() || std::time::Instant::now() < self.retry.due {
             return Ok(());
         }
         match session.subscribe(tasks).await {
             Ok(s) => {
                 self.stream = Some((s, recordio::Decoder::new()));
-                self.backoff = Duration::from_millis(100);
+                self.retry.succeeded();
             }
             Err(e) => {
-                if self.disconnected_since.elapsed() > session.env.recovery_timeout {
-                    session.log(&format!(
-                        "Giving up on the agent after the recovery timeout: {e}"
-                    ));
+                let now = std::time::Instant::now();
+                if self
+                    .retry
+                    .failed(now, &session.env, &e, session.log)
+                    .is_err()
+                {
                     return Err(e);
                 }
-                session.log(&format!("Cannot subscribe: {e}"));
-                self.backoff =
-                    (self.backoff * 2).min(session.env.backoff_max.max(Duration::from_millis(100)));
-                self.reconnect_at = Instant::now() + self.backoff;
             }
         }
         Ok(())
@@ -231,7 +306,7 @@ impl Connection {
             timer = timer.min(t);
         }
         if self.stream.is_none() {
-            timer = timer.min(self.reconnect_at);
+            timer = timer.min(Instant::from_std(self.retry.due));
         }
         timer
     }
@@ -257,9 +332,7 @@ impl Connection {
             }
         };
         if self.stream.is_none() {
-            session.log("Disconnected from the agent; re-subscribing");
-            self.disconnected_since = Instant::now();
-            self.reconnect_at = Instant::now() + Duration::from_millis(100);
+            self.retry.lost(std::time::Instant::now(), session.log);
         }
         records
     }
