@@ -134,9 +134,15 @@ pub struct ErrorEv {
     pub message: String,
 }
 
-/// An executor event.
+/// An executor event. Read through [`EventEnvelope`]: serde's internally tagged enums
+/// buffer the whole event before looking at its `type`, and this is the one message an
+/// executor parses per call it makes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(
+    tag = "type",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    try_from = "EventEnvelope"
+)]
 pub enum Event {
     Subscribed { subscribed: Subscribed },
     Launch { launch: LaunchEv },
@@ -147,6 +153,56 @@ pub enum Event {
     Error { error: ErrorEv },
     Shutdown,
     Heartbeat,
+}
+
+/// An event as it is on the wire: `type` and the payload under its field name.
+#[derive(Deserialize)]
+struct EventEnvelope {
+    #[serde(rename = "type")]
+    kind: String,
+    subscribed: Option<Subscribed>,
+    launch: Option<LaunchEv>,
+    launch_group: Option<LaunchGroupEv>,
+    kill: Option<KillEv>,
+    acknowledged: Option<AcknowledgedEv>,
+    message: Option<Message>,
+    error: Option<ErrorEv>,
+}
+
+impl TryFrom<EventEnvelope> for Event {
+    type Error = String;
+
+    fn try_from(e: EventEnvelope) -> Result<Event, String> {
+        fn payload<T>(p: Option<T>, field: &str) -> Result<T, String> {
+            p.ok_or_else(|| format!("missing field `{field}`"))
+        }
+        Ok(match e.kind.as_str() {
+            "SUBSCRIBED" => Event::Subscribed {
+                subscribed: payload(e.subscribed, "subscribed")?,
+            },
+            "LAUNCH" => Event::Launch {
+                launch: payload(e.launch, "launch")?,
+            },
+            "LAUNCH_GROUP" => Event::LaunchGroup {
+                launch_group: payload(e.launch_group, "launch_group")?,
+            },
+            "KILL" => Event::Kill {
+                kill: payload(e.kill, "kill")?,
+            },
+            "ACKNOWLEDGED" => Event::Acknowledged {
+                acknowledged: payload(e.acknowledged, "acknowledged")?,
+            },
+            "MESSAGE" => Event::Message {
+                message: payload(e.message, "message")?,
+            },
+            "ERROR" => Event::Error {
+                error: payload(e.error, "error")?,
+            },
+            "SHUTDOWN" => Event::Shutdown,
+            "HEARTBEAT" => Event::Heartbeat,
+            other => return Err(format!("unknown event type `{other}`")),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +225,38 @@ mod tests {
             serde_json::to_value(Event::Shutdown).unwrap(),
             serde_json::json!({"type":"SHUTDOWN"})
         );
+    }
+
+    #[test]
+    fn events_read_back_as_written() {
+        let events = vec![
+            Event::Kill {
+                kill: KillEv {
+                    task_id: TaskId::new("t"),
+                    kill_policy: None,
+                },
+            },
+            Event::Acknowledged {
+                acknowledged: AcknowledgedEv {
+                    task_id: TaskId::new("t"),
+                    uuid: "dQ==".into(),
+                },
+            },
+            Event::Error {
+                error: ErrorEv {
+                    message: "m".into(),
+                },
+            },
+            Event::Shutdown,
+            Event::Heartbeat,
+        ];
+        for e in events {
+            let bytes = serde_json::to_vec(&e).unwrap();
+            assert_eq!(serde_json::from_slice::<Event>(&bytes).unwrap(), e);
+        }
+        let err = |s: &str| serde_json::from_str::<Event>(s).unwrap_err().to_string();
+        assert!(err(r#"{"type":"LAUNCH"}"#).contains("missing field `launch`"));
+        assert!(err(r#"{"type":"REBOOT"}"#).contains("unknown event type `REBOOT`"));
     }
 
     #[test]
