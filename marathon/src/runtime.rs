@@ -25,9 +25,6 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Acknowledgements in flight at once (each sender has its own connection to the master).
-const ACK_SENDERS: usize = 4;
-
 /// At most this many queued messages share one store batch.
 const MAX_BATCH: usize = 256;
 
@@ -290,37 +287,37 @@ fn last_op_per_key(ops: Vec<StoreOp>) -> Vec<StoreOp> {
         .collect()
 }
 
-/// Sends calls in order over the current subscription (acknowledgements at once, each
-/// on its own); calls made while
-/// disconnected are dropped (the core reconciles when it subscribes again).
+/// Sends calls in order over the current subscription; calls made while disconnected are
+/// dropped (the core reconciles when it subscribes again). Acknowledgements do not queue
+/// behind other calls: each one gates the agent's next update of its task, so they go out
+/// at once, pipelined over a connection of their own (`Acknowledger`).
 async fn send_calls(
     mut rx: mpsc::UnboundedReceiver<Call>,
     client: Arc<Mutex<Option<SchedulerClient>>>,
 ) {
-    // Acknowledgements are independent of each other and of other calls, and each one
-    // gates the agent's next update of its task: they do not queue behind other calls but
-    // go out over a few connections of their own (one per sender, kept alive), rather than
-    // one connection per acknowledgement.
-    let ack_senders: Vec<mpsc::UnboundedSender<(SchedulerClient, Call)>> = (0..ACK_SENDERS)
-        .map(|_| {
-            let (tx, mut rx) = mpsc::unbounded_channel::<(SchedulerClient, Call)>();
-            tokio::spawn(async move {
-                while let Some((c, call)) = rx.recv().await {
-                    if let Err(e) = c.call(call).await {
-                        tracing::warn!("acknowledgement failed: {e}");
-                    }
-                }
-            });
-            tx
-        })
-        .collect();
-    let mut next_sender = 0;
+    // The acknowledger of the current subscription (by stream ID).
+    let mut acks: Option<(String, Option<mesos_core::client::Acknowledger>)> = None;
     while let Some(call) = rx.recv().await {
         let c = client.lock().expect("lock").clone();
         let Some(c) = c else { continue };
-        if matches!(call, Call::Acknowledge(_)) {
-            let _ = ack_senders[next_sender].send((c, call));
-            next_sender = (next_sender + 1) % ack_senders.len();
+        if let Call::Acknowledge(ack) = call {
+            if acks
+                .as_ref()
+                .is_none_or(|(stream, _)| stream != c.stream_id())
+            {
+                acks = Some((c.stream_id().to_string(), c.acknowledger()));
+            }
+            match acks.as_ref().and_then(|(_, a)| a.as_ref()) {
+                Some(a) => a.acknowledge(ack),
+                // Over HTTPS: one call each, without waiting for the answer here.
+                None => {
+                    tokio::spawn(async move {
+                        if let Err(e) = c.call(Call::Acknowledge(ack)).await {
+                            tracing::warn!("acknowledgement failed: {e}");
+                        }
+                    });
+                }
+            }
             continue;
         }
         if let Err(e) = c.call(call).await {

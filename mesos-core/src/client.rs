@@ -12,6 +12,9 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
+mod acks;
+pub use acks::Acknowledger;
+
 use futures::StreamExt;
 use mesos_proto::ids::FrameworkId;
 use mesos_proto::recordio::Decoder;
@@ -233,6 +236,20 @@ impl SchedulerClient {
 
     pub fn stream_id(&self) -> &str {
         &self.stream_id
+    }
+
+    /// A sender of this subscription's acknowledgements over one pipelined connection
+    /// (`acks.rs`); `None` for a master reached over HTTPS, where [`call`] sends them.
+    ///
+    /// [`call`]: SchedulerClient::call
+    pub fn acknowledger(&self) -> Option<Acknowledger> {
+        acks::pipelinable(&self.base).then(|| {
+            Acknowledger::start(
+                &self.base,
+                self.framework_id.clone(),
+                self.stream_id.clone(),
+            )
+        })
     }
 
     /// Send a call; returns the HTTP status (202 for accepted calls).
