@@ -539,6 +539,10 @@ fn main() {
         .filter(|r| *r > 0)
         .unwrap_or(3);
     let rt = tokio::runtime::Runtime::new().unwrap();
+    println!(
+        "cluster runtime: {} worker thread(s)",
+        rt.metrics().num_workers()
+    );
     let runs = rt.block_on(through_marathon(n, rounds));
     // Both times move by 10-20 % from run to run on a VM: the medians are compared.
     let mut bares: Vec<Duration> = (0..3).map(|_| bare_loop(n)).collect();
