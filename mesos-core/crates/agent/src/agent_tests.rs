@@ -763,3 +763,39 @@ fn containerizers_decide_which_tasks_run() {
     let msg = failed(&run(&mut a, t(3), custom));
     assert!(msg.contains("command tasks only"), "{msg}");
 }
+
+#[test]
+fn a_framework_back_after_completing_lists_its_executors_once() {
+    let mut a = registered();
+    // t1 runs and fails with its executor: the framework has nothing left and completes.
+    let l = launch_of(&run(&mut a, t(1), command_task("t1", "sleep 100")));
+    subscribe(&mut a, t(2), "t1", 1);
+    update(&mut a, t(3), "t1", "t1", TaskState::TaskRunning, U1);
+    ack(&mut a, t(3), "t1", U1);
+    let out = a.handle(
+        t(4),
+        Input::ContainerExited {
+            container_id: l.container_id,
+            status: Some(9),
+        },
+    );
+    let failed = sent_updates(&out)[0].uuid.clone().unwrap();
+    ack(&mut a, t(5), "t1", &failed);
+    let state = a.state_json(t(5), &Default::default());
+    assert_eq!(state["frameworks"], serde_json::json!([]), "{state}");
+    assert_eq!(state["completed_frameworks"][0]["id"], "F");
+    // The framework runs t2: its executors show under the active entry only.
+    run(&mut a, t(6), command_task("t2", "sleep 100"));
+    let state = a.state_json(t(7), &Default::default());
+    let active = &state["frameworks"][0];
+    let done = &state["completed_frameworks"][0];
+    assert_eq!(active["executors"][0]["id"], "t2", "{state}");
+    assert_eq!(active["completed_executors"][0]["id"], "t1", "{state}");
+    assert_eq!(done["id"], "F");
+    assert_eq!(done["executors"], serde_json::json!([]), "{state}");
+    assert_eq!(
+        done["completed_executors"],
+        serde_json::json!([]),
+        "{state}"
+    );
+}

@@ -97,17 +97,28 @@ impl Agent {
         })
     }
 
-    fn framework_json(&self, aid: &str, id: &FrameworkId, info: &FrameworkInfo) -> Value {
+    /// A framework of `/state`: an active one (`live`) with its executors, or one in
+    /// `completed_frameworks`, which runs nothing. A framework that came back after being
+    /// completed is listed in both, its executors (running and completed) under the active
+    /// entry only.
+    fn framework_json(
+        &self,
+        aid: &str,
+        id: &FrameworkId,
+        info: &FrameworkInfo,
+        live: bool,
+    ) -> Value {
         let executors: Vec<Value> = self
             .executors
             .values()
-            .filter(|e| &e.framework_id == id)
+            .filter(|e| live && &e.framework_id == id)
             .map(|e| self.executor_json(aid, e, true))
             .collect();
+        let shown_here = live || !self.frameworks.contains_key(id);
         let completed: Vec<Value> = self
             .completed_executors
             .iter()
-            .filter(|e| &e.framework_id == id)
+            .filter(|e| shown_here && &e.framework_id == id)
             .map(|e| self.executor_json(aid, e, false))
             .collect();
         let mut v = json!({
@@ -146,12 +157,15 @@ impl Agent {
         let frameworks: Vec<Value> = self
             .frameworks
             .iter()
-            .map(|(id, f)| self.framework_json(&aid, id, f))
+            .map(|(id, f)| self.framework_json(&aid, id, f, true))
             .collect();
         let completed: Vec<Value> = self
             .completed_frameworks
             .iter()
-            .filter_map(|f| f.id.as_ref().map(|id| self.framework_json(&aid, id, f)))
+            .filter_map(|f| {
+                f.id.as_ref()
+                    .map(|id| self.framework_json(&aid, id, f, false))
+            })
             .collect();
         let mut v = json!({
             "version": mesos_proto::MESOS_VERSION,
