@@ -219,6 +219,56 @@ fn take_answer(buf: &mut Vec<u8>) -> Result<Option<Answer>, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpListener;
+
+    #[tokio::test]
+    async fn a_batch_goes_out_in_one_write_and_its_answers_are_read_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A server that waits for all three requests before answering any: a client that
+        // sent one request at a time would never get an answer.
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            while got.windows(4).filter(|w| w == b"\r\n\r\n").count() < 3 || !got.ends_with(b"}") {
+                let mut chunk = [0u8; 4096];
+                let n = s.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the client closed early");
+                got.extend_from_slice(&chunk[..n]);
+            }
+            s.write_all(
+                b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n\
+                  HTTP/1.1 400 Bad Request\r\ncontent-length: 8\r\n\r\nbad uuid\
+                  HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let ack = |uuid: &str| Acknowledge {
+            agent_id: mesos_proto::ids::AgentId::new("a"),
+            task_id: mesos_proto::ids::TaskId::new("t"),
+            uuid: uuid.into(),
+        };
+        let mut requests = Vec::new();
+        for u in ["dQ==", "dg==", "dw=="] {
+            let body = Call::Acknowledge(ack(u)).to_bytes(Some(&FrameworkId::new("f")));
+            requests.extend_from_slice(
+                format!(
+                    "POST /api/v1/scheduler HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            requests.extend_from_slice(&body);
+        }
+        let conn = Conn::open(&addr.to_string()).await.unwrap();
+        let (conn, refused) = conn.exchange(&requests, 3).await.unwrap();
+        assert!(conn.is_some(), "kept alive");
+        assert_eq!(refused, vec![(400, "bad uuid".to_string())]);
+        let seen = server.await.unwrap();
+        assert_eq!(seen.matches("POST /api/v1/scheduler").count(), 3);
+    }
 
     #[test]
     fn answers_are_taken_one_at_a_time_once_complete() {
