@@ -392,20 +392,26 @@ fn kill_of_a_launched_task_goes_to_the_executor() {
     assert!(sent_updates(&out).is_empty());
 }
 
-#[test]
-fn executor_exit_fails_non_terminal_tasks() {
-    let mut a = registered();
-    let l = launch_of(&run(&mut a, t(1), command_task("t1", "sleep 100")));
-    subscribe(&mut a, t(2), "t1", 1);
-    update(&mut a, t(3), "t1", "t1", TaskState::TaskRunning, U1);
-    ack(&mut a, t(3), "t1", U1);
-    let out = a.handle(
+/// Command task `t1` runs (its RUNNING acknowledged), then its executor exits with
+/// status 9 at t(4): what the agent does then.
+fn running_t1_whose_executor_exits(a: &mut Agent) -> Vec<Output> {
+    let l = launch_of(&run(a, t(1), command_task("t1", "sleep 100")));
+    subscribe(a, t(2), "t1", 1);
+    update(a, t(3), "t1", "t1", TaskState::TaskRunning, U1);
+    ack(a, t(3), "t1", U1);
+    a.handle(
         t(4),
         Input::ContainerExited {
             container_id: l.container_id,
             status: Some(9),
         },
-    );
+    )
+}
+
+#[test]
+fn executor_exit_fails_non_terminal_tasks() {
+    let mut a = registered();
+    let out = running_t1_whose_executor_exits(&mut a);
     let s = sent_updates(&out);
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].state, TaskState::TaskFailed);
@@ -768,17 +774,7 @@ fn containerizers_decide_which_tasks_run() {
 fn a_framework_back_after_completing_lists_its_executors_once() {
     let mut a = registered();
     // t1 runs and fails with its executor: the framework has nothing left and completes.
-    let l = launch_of(&run(&mut a, t(1), command_task("t1", "sleep 100")));
-    subscribe(&mut a, t(2), "t1", 1);
-    update(&mut a, t(3), "t1", "t1", TaskState::TaskRunning, U1);
-    ack(&mut a, t(3), "t1", U1);
-    let out = a.handle(
-        t(4),
-        Input::ContainerExited {
-            container_id: l.container_id,
-            status: Some(9),
-        },
-    );
+    let out = running_t1_whose_executor_exits(&mut a);
     let failed = sent_updates(&out)[0].uuid.clone().unwrap();
     ack(&mut a, t(5), "t1", &failed);
     let state = a.state_json(t(5), &Default::default());
