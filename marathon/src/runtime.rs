@@ -296,28 +296,16 @@ async fn send_calls(
     client: Arc<Mutex<Option<SchedulerClient>>>,
 ) {
     // The acknowledger of the current subscription (by stream ID).
-    let mut acks: Option<(String, Option<mesos_core::client::Acknowledger>)> = None;
+    let mut acks: Option<(String, mesos_core::client::Acknowledger)> = None;
     while let Some(call) = rx.recv().await {
         let c = client.lock().expect("lock").clone();
         let Some(c) = c else { continue };
         if let Call::Acknowledge(ack) = call {
-            if acks
-                .as_ref()
-                .is_none_or(|(stream, _)| stream != c.stream_id())
-            {
-                acks = Some((c.stream_id().to_string(), c.acknowledger()));
-            }
-            match acks.as_ref().and_then(|(_, a)| a.as_ref()) {
-                Some(a) => a.acknowledge(ack),
-                // Over HTTPS: one call each, without waiting for the answer here.
-                None => {
-                    tokio::spawn(async move {
-                        if let Err(e) = c.call(Call::Acknowledge(ack)).await {
-                            tracing::warn!("acknowledgement failed: {e}");
-                        }
-                    });
-                }
-            }
+            let (_, sender) = match acks.take() {
+                Some(a) if a.0 == c.stream_id() => acks.insert(a),
+                _ => acks.insert((c.stream_id().to_string(), c.acknowledger())),
+            };
+            sender.acknowledge(ack);
             continue;
         }
         if let Err(e) = c.call(call).await {

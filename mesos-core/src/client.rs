@@ -238,18 +238,10 @@ impl SchedulerClient {
         &self.stream_id
     }
 
-    /// A sender of this subscription's acknowledgements over one pipelined connection
-    /// (`acks.rs`); `None` for a master reached over HTTPS, where [`call`] sends them.
-    ///
-    /// [`call`]: SchedulerClient::call
-    pub fn acknowledger(&self) -> Option<Acknowledger> {
-        acks::pipelinable(&self.base).then(|| {
-            Acknowledger::start(
-                &self.base,
-                self.framework_id.clone(),
-                self.stream_id.clone(),
-            )
-        })
+    /// A sender of this subscription's acknowledgements, pipelined over one connection of
+    /// its own (`acks.rs`).
+    pub fn acknowledger(&self) -> Acknowledger {
+        Acknowledger::start(self)
     }
 
     /// Send a call; returns the HTTP status (202 for accepted calls).

@@ -5,9 +5,10 @@
 //! framework makes. Sent one request at a time, each costs a round trip and a wake-up on
 //! both sides. Here every acknowledgement waiting is written in one go (HTTP/1.1
 //! pipelining, which the master serves as any HTTP/1.1 server does: answers in order),
-//! then the answers are read; what arrives meanwhile goes out in the next batch.
+//! then the answers are read; what arrives meanwhile goes out in the next batch. A master
+//! reached over HTTPS gets one call per acknowledgement instead.
 
-use super::{base_url, ClientError};
+use super::{ClientError, SchedulerClient};
 use mesos_proto::ids::FrameworkId;
 use mesos_proto::scheduler::{Acknowledge, Call};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,20 +27,23 @@ pub struct Acknowledger {
 }
 
 impl Acknowledger {
-    /// Start sending acknowledgements to the master at `base` (`http://host:port`) for the
-    /// subscription `stream_id` of `framework_id`. A failure is logged: the agent sends an
-    /// update again until it is acknowledged.
-    pub(super) fn start(base: &str, framework_id: FrameworkId, stream_id: String) -> Acknowledger {
+    /// Start sending the acknowledgements of `client`'s subscription. A failure is logged:
+    /// the agent sends an update again until it is acknowledged.
+    pub(super) fn start(client: &SchedulerClient) -> Acknowledger {
         let (tx, rx) = mpsc::unbounded_channel();
-        let target = Target {
-            host: base
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_string(),
-            framework_id,
-            stream_id,
-        };
-        tokio::spawn(run(target, rx));
+        match client.base.strip_prefix("http://") {
+            Some(host) => {
+                let target = Target {
+                    host: host.trim_end_matches('/').to_string(),
+                    framework_id: client.framework_id.clone(),
+                    stream_id: client.stream_id.clone(),
+                };
+                tokio::spawn(run(target, rx));
+            }
+            None => {
+                tokio::spawn(one_call_each(client.clone(), rx));
+            }
+        }
         Acknowledger { tx }
     }
 
@@ -49,9 +53,16 @@ impl Acknowledger {
     }
 }
 
-/// Whether acknowledgements to `base` can go over a plain TCP connection.
-pub(super) fn pipelinable(base: &str) -> bool {
-    base_url(base).starts_with("http://")
+/// Over HTTPS: each acknowledgement a call of its own, none waiting for another's answer.
+async fn one_call_each(client: SchedulerClient, mut rx: mpsc::UnboundedReceiver<Acknowledge>) {
+    while let Some(ack) = rx.recv().await {
+        let c = client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = c.call(Call::Acknowledge(ack)).await {
+                tracing::warn!("acknowledgement failed: {e}");
+            }
+        });
+    }
 }
 
 struct Target {
